@@ -1,0 +1,796 @@
+"""The ``kiosk`` command: database, demo data, accounts, terminals, audit and serving."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiosk.clock import Clock
+from kiosk.config import ConfigError, Secrets, Settings, load_or_create_secrets
+from kiosk.errors import DomainError
+from kiosk.models import Facility, Inmate, InmateStatus, Role, Staff, Terminal, Unit
+from kiosk.services.audit import Actor
+from kiosk.web.state import KioskState, build_state
+
+
+@dataclass
+class Env:
+    """What every command needs: settings, secrets, services and a Flask app for translations."""
+
+    settings: Settings
+    secrets: Secrets
+    state: KioskState
+    app: Flask
+
+    @property
+    def now(self) -> dt.datetime:
+        """The current time."""
+        return self.state.clock.now()
+
+    @property
+    def actor(self) -> Actor:
+        """The operator at the command line, for the audit trail."""
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):
+            who = "unknown"
+        return Actor.system(f"cli:{who}")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A database session inside an app context (messages are in English here)."""
+        with self.app.app_context(), self.state.database.session() as session:
+            yield session
+
+
+def _env() -> Env:
+    try:
+        settings = Settings.from_env()
+        secrets = load_or_create_secrets(settings.instance_path, os.environ)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    state = build_state("cli", settings, secrets, Clock())
+    app = Flask("kiosk.cli")
+    from flask_babel import Babel
+
+    from kiosk.i18n import TRANSLATIONS_DIR
+
+    Babel(app, default_locale="en", default_translation_directories=str(TRANSLATIONS_DIR))
+    return Env(settings=settings, secrets=secrets, state=state, app=app)
+
+
+def _fail(exc: DomainError) -> click.ClickException:
+    return click.ClickException(str(exc.message))
+
+
+def _facility(session: Session, code: str) -> Facility:
+    facility = session.scalars(
+        select(Facility).where(Facility.code == code.strip().upper())
+    ).first()
+    if facility is None:
+        raise click.ClickException(f"no facility with code {code!r} (see `kiosk facility list`)")
+    return facility
+
+
+def _unit(session: Session, facility: Facility | None, code: str) -> Unit:
+    stmt = select(Unit).where(Unit.code == code.strip().upper())
+    if facility is not None:
+        stmt = stmt.where(Unit.facility_id == facility.id)
+    found = list(session.scalars(stmt))
+    if not found:
+        raise click.ClickException(f"no unit with code {code!r} (see `kiosk unit list`)")
+    if len(found) > 1:
+        raise click.ClickException(f"several facilities have unit {code!r}: add --facility")
+    return found[0]
+
+
+def _require_schema(env: Env) -> None:
+    from kiosk.migrate import current_revision, head_revision
+
+    current = current_revision(env.state.database.engine)
+    head = head_revision(env.settings.database_url)
+    if current != head:
+        raise click.ClickException(
+            f"the database is at revision {current or 'none'}, this release needs {head}: "
+            "run `kiosk db upgrade` first"
+        )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def main() -> None:
+    """Secure inmate kiosk and learning platform.
+
+    Settings come from KIOSK_* environment variables: KIOSK_DATABASE_URL (default: SQLite in
+    the instance folder), KIOSK_INSTANCE_PATH (default: ./instance), KIOSK_REDIS_URL and more;
+    see the README.
+    """
+
+
+# Database --------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Create and migrate the database schema (Alembic)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema to the newest revision."""
+    from kiosk.migrate import upgrade
+
+    env = _env()
+    upgrade(env.settings.database_url, revision)
+    click.echo(f"database is at revision {revision}: {_safe_url(env.settings.database_url)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database and of this release."""
+    from kiosk.migrate import current_revision, head_revision
+
+    env = _env()
+    click.echo(f"database: {current_revision(env.state.database.engine) or 'empty'}")
+    click.echo(f"release:  {head_revision(env.settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# Demo --------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Add demo data even to a database with real data.")
+@click.option("--kiosk-url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--admin-url", default="http://127.0.0.1:8001", show_default=True)
+def demo(force: bool, kiosk_url: str, admin_url: str) -> None:
+    """Load demo data (idempotent) and print how to sign in. DEMO ONLY."""
+    from kiosk.services import demo as demo_service
+
+    env = _env()
+    _require_schema(env)
+    with env.session() as session:
+        try:
+            result = demo_service.load(
+                session, hasher=env.state.hasher, vault=env.state.vault, now=env.now, force=force
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    bar = "=" * 78
+    lines = [
+        bar,
+        " DEMO DATA: for trying the product only. Never load it on a live system.",
+        bar,
+        "",
+        f"Inmate portal: {kiosk_url}",
+        "  1. Act as an enrolled terminal: open the address and type this one-time",
+        "     enrolment code (each run of `kiosk demo` prints a new one):",
+        "",
+        f"         {result.enrolment_code}     "
+        f"terminal \u201c{result.terminal_name}\u201d, valid 24 hours",
+        "",
+        "  2. Sign in with a booking number and PIN:",
+    ]
+    for booking, pin, name, unit, lang in result.inmates:
+        lines.append(f"         {booking}   PIN {pin}   {name} ({unit}, {lang})")
+    lines += [
+        "",
+        f"Staff app: {admin_url}",
+        f"  User names: {', '.join(result.staff)}",
+        f"  Password:   {demo_service.DEMO_PASSWORD}",
+        "  TOTP code:  run `kiosk demo-totp USERNAME` (e.g. `.venv/bin/kiosk demo-totp admin`),",
+        "              or `kiosk demo-totp --uri USERNAME` to add it to an authenticator app.",
+        "",
+    ]
+    click.echo("\n".join(lines))
+
+
+@main.command("demo-totp")
+@click.argument("username")
+@click.option("--uri", is_flag=True, help="Print the otpauth:// URI instead of a code.")
+def demo_totp(username: str, uri: bool) -> None:
+    """Print a TOTP code for a DEMO account (refused on any other account)."""
+    from kiosk.services import demo as demo_service
+
+    env = _env()
+    with env.session() as session:
+        try:
+            code, otpauth, seconds = demo_service.totp_code_for(
+                session, vault=env.state.vault, username=username, now=env.now
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    if uri:
+        click.echo(otpauth)
+    else:
+        click.echo(f"{code}   (valid for about {seconds} more seconds; each code works once)")
+
+
+# Facilities and units ------------------------------------------------------------
+
+
+@main.group()
+def facility() -> None:
+    """Facilities (prisons, remand centres)."""
+
+
+@facility.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="Full name, e.g. 'Norrby prison'.")
+@click.option("--timezone", default=None, help="IANA time zone (default: KIOSK_TIMEZONE).")
+def facility_add(code: str, name: str, timezone: str | None) -> None:
+    """Add a facility with the short CODE."""
+    from kiosk.services import places
+
+    env = _env()
+    with env.session() as session:
+        try:
+            created = places.create_facility(
+                session,
+                actor=env.actor,
+                code=code,
+                name=name,
+                timezone=timezone or env.settings.timezone,
+                now=env.now,
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+        click.echo(f"facility {created.code} added: {created.name}")
+
+
+@facility.command("list")
+def facility_list() -> None:
+    """List facilities and their units."""
+    env = _env()
+    with env.session() as session:
+        for fac in session.scalars(select(Facility).order_by(Facility.code)):
+            click.echo(f"{fac.code:<8} {fac.name} ({fac.timezone})")
+            for unit in fac.units:
+                click.echo(f"    {unit.code:<8} {unit.name}")
+
+
+@main.group()
+def unit() -> None:
+    """Units of a facility, with the kiosk's opening hours."""
+
+
+@unit.command("add")
+@click.argument("code")
+@click.option("--facility", "facility_code", required=True, help="Facility code.")
+@click.option("--name", required=True)
+@click.option(
+    "--hours",
+    default="07:00-21:00",
+    show_default=True,
+    help="Opening hours every day, e.g. '07:00-11:30, 13:00-21:00'; '-' for closed.",
+)
+def unit_add(code: str, facility_code: str, name: str, hours: str) -> None:
+    """Add a unit with the short CODE to a facility."""
+    from kiosk.services import places
+
+    env = _env()
+    with env.session() as session:
+        try:
+            fac = _facility(session, facility_code)
+            created = places.create_unit(
+                session,
+                actor=env.actor,
+                facility=fac,
+                code=code,
+                name=name,
+                hours=places.every_day(hours),
+                now=env.now,
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+        click.echo(f"unit {fac.code}/{created.code} added: {created.name}, open {hours} daily")
+
+
+# Staff ---------------------------------------------------------------------------
+
+
+@main.group()
+def staff() -> None:
+    """Staff accounts."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="Repeat for several roles.",
+)
+@click.option(
+    "--facility",
+    "facilities",
+    multiple=True,
+    help="Facility code, repeatable; ALL for national staff.",
+)
+@click.option("--name", default=None, help="Full name (default: the user name).")
+def staff_add(
+    username: str, roles: tuple[str, ...], facilities: tuple[str, ...], name: str | None
+) -> None:
+    """Add a staff account; prints a one-time password and the otpauth:// URI."""
+    from kiosk.security import totp
+    from kiosk.services import staff as staff_service
+
+    env = _env()
+    codes = [f.strip().upper() for f in facilities]
+    all_facilities = "ALL" in codes
+    with env.session() as session:
+        ids = [] if all_facilities else [_facility(session, c).id for c in codes]
+        try:
+            created, password, secret = staff_service.create_staff(
+                session,
+                actor=env.actor,
+                actor_staff=None,
+                hasher=env.state.hasher,
+                vault=env.state.vault,
+                username=username,
+                name=name or username,
+                roles=[Role(r) for r in roles],
+                facility_ids=ids,
+                all_facilities=all_facilities,
+                now=env.now,
+                with_totp=True,
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    assert secret is not None  # noqa: S101 - with_totp=True always makes a seed
+    click.echo(f"staff account {created.username} added ({', '.join(roles)})")
+    click.echo(f"one-time password (must be changed at first sign-in): {password}")
+    click.echo("TOTP: add this URI to an authenticator app (or scan it as a QR code):")
+    click.echo(totp.provisioning_uri(secret, created.username, staff_service.ISSUER))
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """List staff accounts."""
+    env = _env()
+    with env.session() as session:
+        for row in session.scalars(select(Staff).order_by(Staff.username)):
+            state = "active" if row.active else "deactivated"
+            if row.hard_locked_at or row.locked_until:
+                state += ", locked"
+            click.echo(f"{row.username:<20} {','.join(sorted(row.roles)):<30} {state}")
+
+
+def _staff(session: Session, username: str) -> Staff:
+    row = session.scalars(select(Staff).where(Staff.username == username.strip().lower())).first()
+    if row is None:
+        raise click.ClickException(f"no staff account {username!r}")
+    return row
+
+
+@staff.command("unlock")
+@click.argument("username")
+def staff_unlock(username: str) -> None:
+    """Lift a staff account's lock after failed sign-ins."""
+    from kiosk.services import staff as staff_service
+
+    env = _env()
+    with env.session() as session:
+        staff_service.unlock(session, actor=env.actor, staff=_staff(session, username), now=env.now)
+    click.echo(f"{username} unlocked")
+
+
+@staff.command("reset-password")
+@click.argument("username")
+def staff_reset_password(username: str) -> None:
+    """Give a staff account a new one-time password (ends its sessions)."""
+    from kiosk.services import staff as staff_service
+
+    env = _env()
+    with env.session() as session:
+        password = staff_service.reset_password(
+            session,
+            actor=env.actor,
+            hasher=env.state.hasher,
+            staff=_staff(session, username),
+            now=env.now,
+        )
+    click.echo(f"one-time password for {username}: {password}")
+
+
+@staff.command("reset-totp")
+@click.argument("username")
+def staff_reset_totp(username: str) -> None:
+    """Forget a staff account's TOTP seed: it enrols again at the next sign-in."""
+    from kiosk.services import staff as staff_service
+
+    env = _env()
+    with env.session() as session:
+        staff_service.reset_totp(
+            session, actor=env.actor, staff=_staff(session, username), now=env.now
+        )
+    click.echo(f"TOTP reset for {username}; a QR code is shown at the next sign-in")
+
+
+# Inmates -------------------------------------------------------------------------
+
+
+@main.group()
+def inmate() -> None:
+    """Inmate accounts."""
+
+
+@inmate.command("add")
+@click.argument("booking")
+@click.option("--name", required=True)
+@click.option("--facility", "facility_code", required=True, help="Facility code.")
+@click.option("--unit", "unit_code", required=True, help="Unit code.")
+@click.option(
+    "--language", default=None, help="Preferred language (default: KIOSK_DEFAULT_LANGUAGE)."
+)
+def inmate_add(
+    booking: str, name: str, facility_code: str, unit_code: str, language: str | None
+) -> None:
+    """Add an inmate with booking number BOOKING; prints the first PIN."""
+    from kiosk.services import inmates
+
+    env = _env()
+    lang = language or env.settings.default_language
+    if lang not in env.settings.languages:
+        raise click.ClickException(f"language must be one of {', '.join(env.settings.languages)}")
+    with env.session() as session:
+        fac = _facility(session, facility_code)
+        try:
+            created, pin = inmates.create_inmate(
+                session,
+                actor=env.actor,
+                hasher=env.state.hasher,
+                booking_number=booking,
+                name=name,
+                facility=fac,
+                unit=_unit(session, fac, unit_code),
+                language=lang,
+                now=env.now,
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    click.echo(f"inmate {created.booking_number} added: {created.name}")
+    click.echo(f"first PIN (give it in a sealed slip; the inmate may change it): {pin}")
+
+
+def _inmate(session: Session, booking: str) -> Inmate:
+    from kiosk.services.inmates import normalize_booking
+
+    row = session.scalars(
+        select(Inmate).where(Inmate.booking_number == normalize_booking(booking))
+    ).first()
+    if row is None:
+        raise click.ClickException(f"no inmate with booking number {booking!r}")
+    return row
+
+
+@inmate.command("pin")
+@click.argument("booking")
+def inmate_pin(booking: str) -> None:
+    """Issue a new random PIN (also unlocks the account and ends its sessions)."""
+    from kiosk.services import inmates
+
+    env = _env()
+    with env.session() as session:
+        pin = inmates.issue_pin(
+            session,
+            actor=env.actor,
+            hasher=env.state.hasher,
+            inmate=_inmate(session, booking),
+            now=env.now,
+        )
+    click.echo(f"new PIN for {booking}: {pin}")
+
+
+@inmate.command("unlock")
+@click.argument("booking")
+def inmate_unlock(booking: str) -> None:
+    """Lift every sign-in lock of an inmate."""
+    from kiosk.services import inmates
+
+    env = _env()
+    with env.session() as session:
+        inmates.unlock(session, actor=env.actor, inmate=_inmate(session, booking), now=env.now)
+    click.echo(f"{booking} unlocked")
+
+
+@inmate.command("release")
+@click.argument("booking")
+@click.option("--transferred", is_flag=True, help="Transferred out instead of released.")
+def inmate_release(booking: str, transferred: bool) -> None:
+    """Release (or transfer out) an inmate: sign-in stops and sessions end."""
+    from kiosk.services import inmates
+
+    env = _env()
+    status = InmateStatus.TRANSFERRED if transferred else InmateStatus.RELEASED
+    with env.session() as session:
+        try:
+            inmates.end_stay(
+                session,
+                actor=env.actor,
+                inmate=_inmate(session, booking),
+                status=status,
+                now=env.now,
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    click.echo(f"{booking} is now {status.value}")
+
+
+# Terminals -----------------------------------------------------------------------
+
+
+@main.group()
+def terminal() -> None:
+    """Terminals: cell tablets, thin clients, corridor kiosks."""
+
+
+@terminal.command("add")
+@click.argument("name")
+@click.option("--unit", "unit_code", required=True, help="Unit code.")
+@click.option(
+    "--facility", "facility_code", default=None, help="Facility code, if units share codes."
+)
+def terminal_add(name: str, unit_code: str, facility_code: str | None) -> None:
+    """Add a terminal NAME to a unit; prints its one-time enrolment code."""
+    from kiosk.services import terminals
+
+    env = _env()
+    with env.session() as session:
+        fac = _facility(session, facility_code) if facility_code else None
+        try:
+            created, code = terminals.create_terminal(
+                session,
+                actor=env.actor,
+                name=name,
+                unit=_unit(session, fac, unit_code),
+                now=env.now,
+                code_hours=env.settings.enrolment_code_hours,
+            )
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    click.echo(f"terminal #{created.id} {created.name!r} added")
+    click.echo(
+        f"one-time enrolment code (type it on the device; valid "
+        f"{env.settings.enrolment_code_hours} hours): {code}"
+    )
+
+
+@terminal.command("code")
+@click.argument("terminal_id", type=int)
+def terminal_code(terminal_id: int) -> None:
+    """Issue a new enrolment code for terminal TERMINAL_ID (re-enrolment)."""
+    from kiosk.services import terminals
+
+    env = _env()
+    with env.session() as session:
+        row = session.get(Terminal, terminal_id)
+        if row is None:
+            raise click.ClickException(f"no terminal #{terminal_id}")
+        code = terminals.issue_enrolment_code(
+            session,
+            actor=env.actor,
+            terminal=row,
+            now=env.now,
+            code_hours=env.settings.enrolment_code_hours,
+        )
+    click.echo(f"one-time enrolment code for #{terminal_id}: {code}")
+
+
+@terminal.command("revoke")
+@click.argument("terminal_id", type=int)
+def terminal_revoke(terminal_id: int) -> None:
+    """Revoke terminal TERMINAL_ID: its credential stops working and its sessions end."""
+    from kiosk.services import terminals
+
+    env = _env()
+    with env.session() as session:
+        row = session.get(Terminal, terminal_id)
+        if row is None:
+            raise click.ClickException(f"no terminal #{terminal_id}")
+        terminals.revoke(session, actor=env.actor, terminal=row, now=env.now)
+    click.echo(f"terminal #{terminal_id} revoked")
+
+
+@terminal.command("list")
+def terminal_list() -> None:
+    """List terminals."""
+    env = _env()
+    with env.session() as session:
+        for row in session.scalars(select(Terminal).order_by(Terminal.id)):
+            if row.revoked_at:
+                state = "revoked"
+            elif row.is_enrolled:
+                state = "enrolled"
+            else:
+                state = "waiting for enrolment"
+            click.echo(
+                f"#{row.id:<5} {row.name:<30} {row.unit.facility.code}/{row.unit.code:<6} {state}"
+            )
+
+
+# Audit ---------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exits non-zero naming the first bad event."""
+    from kiosk.services import audit as audit_service
+
+    env = _env()
+    with env.session() as session:
+        result = audit_service.verify(session, env.secrets.audit_key.encode())
+    if result.ok:
+        click.echo(f"audit trail intact: {result.checked} events verified")
+        return
+    click.echo(
+        f"AUDIT TRAIL BROKEN at event {result.first_bad_seq}: {result.problem} "
+        f"({result.checked} events before it verified)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@audit.command("head")
+def audit_head() -> None:
+    """Print the newest event's number and hash, to keep somewhere else as an anchor."""
+    from kiosk.models import AuditHead
+
+    env = _env()
+    with env.session() as session:
+        head = session.get(AuditHead, 1)
+        if head is None or head.seq == 0:
+            click.echo("no events yet")
+            return
+        click.echo(f"{head.seq} {head.hash}")
+
+
+@audit.command("tail")
+@click.option("-n", "count", default=20, show_default=True, type=click.IntRange(1, 1000))
+def audit_tail(count: int) -> None:
+    """Print the newest events."""
+    from kiosk.services import audit as audit_service
+
+    env = _env()
+    with env.session() as session:
+        events = audit_service.search(session, audit_service.AuditFilter(), limit=count)
+        for ev in reversed(events):
+            obj = f"{ev.object_type}#{ev.object_id}" if ev.object_type else "-"
+            click.echo(
+                f"{ev.seq:>7} {ev.occurred_at:%Y-%m-%d %H:%M:%S} "
+                f"{ev.actor_type}:{ev.actor_label:<16} "
+                f"{ev.action:<24} {ev.outcome:<8} {obj} {ev.details}"
+            )
+
+
+# Serving -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--kiosk-bind",
+    default="127.0.0.1:8000",
+    show_default=True,
+    help="Address of the inmate portal.",
+)
+@click.option(
+    "--admin-bind", default="127.0.0.1:8001", show_default=True, help="Address of the staff app."
+)
+def serve(kiosk_bind: str, admin_bind: str) -> None:
+    """Serve both apps under gunicorn (each with its own gunicorn.conf.py) until stopped."""
+    env = _env()
+    _require_schema(env)
+    root = Path(__file__).resolve().parent
+    admin_root = root.parent / "admin"
+    commands = [
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(root / "gunicorn.conf.py"),
+            "--bind",
+            kiosk_bind,
+            "kiosk:create_app()",
+        ],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(admin_root / "gunicorn.conf.py"),
+            "--bind",
+            admin_bind,
+            "admin:create_app()",
+        ],
+    ]
+    procs = [subprocess.Popen(cmd) for cmd in commands]  # noqa: S603 - our own fixed argv
+    click.echo(
+        f"inmate portal on http://{kiosk_bind}  staff app on http://{admin_bind}  (Ctrl-C stops)"
+    )
+
+    def stop(*_: Any) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(proc.poll() is None for proc in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    codes = [proc.returncode for proc in procs]
+    if any(code not in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes):
+        sys.exit(1)
+
+
+@main.group()
+def sessions() -> None:
+    """Server-side sessions."""
+
+
+@sessions.command("purge")
+@click.option(
+    "--days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Delete ended or expired sessions older than this.",
+)
+def sessions_purge(days: int) -> None:
+    """Delete old ended sessions (their start and end stay in the audit trail)."""
+    from sqlalchemy import delete, or_
+
+    from kiosk.db import unit_of_work
+    from kiosk.models import WebSession
+
+    env = _env()
+    cutoff = env.now - dt.timedelta(days=days)
+    with env.session() as session, unit_of_work(session):
+        result = session.execute(
+            delete(WebSession).where(
+                or_(WebSession.ended_at < cutoff, WebSession.expires_at < cutoff)
+            )
+        )
+        count = int(getattr(result, "rowcount", 0) or 0)
+    click.echo(f"{count} old sessions deleted")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

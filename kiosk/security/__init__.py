@@ -1,0 +1,1 @@
+"""Passwords and PINs, TOTP, tokens, sessions, headers and the one access policy."""

@@ -1,0 +1,167 @@
+"""The one access policy: may this actor do this to that object?
+
+Every decision about who may do what lives here. Routes declare what they need
+(``kiosk.web.access``) and views ask ``require()`` about the object they are
+about to show or change. The answer for an object the actor may not see is
+``NotFound``: to the actor it does not exist.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from kiosk.errors import DomainError, NotFound
+from kiosk.models import AuditEvent, Facility, Inmate, Role, Staff, Terminal, Unit
+
+
+class Perm(enum.StrEnum):
+    """Things an actor may be allowed to do."""
+
+    # Inmate portal
+    PORTAL_USE = "portal.use"
+    # Staff app
+    STAFF_VIEW = "staff.view"
+    STAFF_MANAGE = "staff.manage"
+    INMATE_VIEW = "inmate.view"
+    INMATE_MANAGE = "inmate.manage"
+    INMATE_CREDENTIALS = "inmate.credentials"
+    TERMINAL_VIEW = "terminal.view"
+    TERMINAL_MANAGE = "terminal.manage"
+    UNIT_MANAGE = "unit.manage"
+    FACILITY_MANAGE = "facility.manage"
+    AUDIT_READ = "audit.read"
+    SESSION_MANAGE = "session.manage"
+
+
+class Forbidden(DomainError):
+    """The actor is known but lacks the permission."""
+
+    status = 403
+    default_message = _l("You do not have permission to do this.")
+
+
+_ALL_STAFF = frozenset(p for p in Perm if p is not Perm.PORTAL_USE)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.ADMIN: _ALL_STAFF,
+    Role.SECURITY: frozenset(
+        {
+            Perm.STAFF_VIEW,
+            Perm.INMATE_VIEW,
+            Perm.INMATE_CREDENTIALS,
+            Perm.TERMINAL_VIEW,
+            Perm.TERMINAL_MANAGE,
+            Perm.AUDIT_READ,
+            Perm.SESSION_MANAGE,
+        }
+    ),
+    Role.AUDITOR: frozenset({Perm.AUDIT_READ, Perm.STAFF_VIEW, Perm.TERMINAL_VIEW}),
+    # Officers on the wing hand out PIN slips and unlock accounts.
+    Role.OFFICER: frozenset({Perm.INMATE_VIEW, Perm.INMATE_CREDENTIALS}),
+    Role.CASEWORKER: frozenset({Perm.INMATE_VIEW}),
+    Role.HEALTHCARE: frozenset({Perm.INMATE_VIEW}),
+    Role.CHAPLAIN: frozenset({Perm.INMATE_VIEW}),
+    Role.COMMISSARY: frozenset({Perm.INMATE_VIEW}),
+    Role.TEACHER: frozenset({Perm.INMATE_VIEW}),
+}
+
+INMATE_PERMISSIONS = frozenset({Perm.PORTAL_USE})
+
+# Only these roles may hand out roles that can change other accounts.
+_PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SECURITY})
+
+
+def permissions_of(actor: Any) -> frozenset[Perm]:
+    """Everything an actor may do somewhere."""
+    if isinstance(actor, Staff):
+        if not actor.active:
+            return frozenset()
+        perms: set[Perm] = set()
+        for role in actor.roles:
+            perms |= ROLE_PERMISSIONS.get(role, frozenset())
+        return frozenset(perms)
+    if isinstance(actor, Inmate):
+        return INMATE_PERMISSIONS if actor.is_active else frozenset()
+    return frozenset()
+
+
+def facility_scope(staff: Staff) -> frozenset[int] | None:
+    """The facilities a staff member may act in; None means all of them."""
+    return None if staff.all_facilities else staff.facility_ids
+
+
+def in_scope(staff: Staff, facility_id: int | None) -> bool:
+    """True when a facility (None: something national) lies inside the staff member's scope."""
+    if staff.all_facilities:
+        return True
+    return facility_id is not None and facility_id in staff.facility_ids
+
+
+def _facility_of(obj: Any) -> int | None:
+    if isinstance(obj, Facility):
+        return obj.id
+    if isinstance(obj, Unit | Inmate):
+        return obj.facility_id
+    if isinstance(obj, Terminal):
+        return obj.unit.facility_id
+    if isinstance(obj, AuditEvent):
+        return obj.facility_id
+    value = getattr(obj, "facility_id", None)
+    return value if isinstance(value, int) else None
+
+
+def _staff_may_touch_staff(actor: Staff, target: Staff) -> bool:
+    if target.all_facilities:
+        return actor.all_facilities
+    if actor.all_facilities:
+        return True
+    # A facility administrator manages accounts that live entirely inside their own scope.
+    return bool(target.facility_ids) and target.facility_ids <= actor.facility_ids
+
+
+def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
+    """May ``actor`` do ``perm`` (to ``obj``, when given)?"""
+    if perm not in permissions_of(actor):
+        return False
+    if perm is Perm.FACILITY_MANAGE and not (isinstance(actor, Staff) and actor.all_facilities):
+        # New facilities lie outside any local scope: only national administrators add them.
+        return False
+    if obj is None:
+        return True
+    if isinstance(actor, Inmate):
+        owner = getattr(obj, "inmate_id", None)
+        if isinstance(obj, Inmate):
+            owner = obj.id
+        return owner == actor.id
+    if isinstance(actor, Staff):
+        if isinstance(obj, Staff):
+            return _staff_may_touch_staff(actor, obj)
+        return in_scope(actor, _facility_of(obj))
+    return False
+
+
+def require(actor: Any, perm: Perm, obj: Any = None) -> None:
+    """Raise unless ``can``: ``NotFound`` for an object, ``Forbidden`` for a bare permission."""
+    if can(actor, perm, obj):
+        return
+    if obj is not None:
+        raise NotFound()
+    raise Forbidden()
+
+
+def may_assign(
+    actor: Staff, roles: Iterable[Role], *, all_facilities: bool, facility_ids: Iterable[int]
+) -> bool:
+    """May ``actor`` give an account these roles and this scope?"""
+    if Perm.STAFF_MANAGE not in permissions_of(actor):
+        return False
+    if all_facilities and not actor.all_facilities:
+        return False
+    ids = frozenset(facility_ids)
+    if not actor.all_facilities and not ids <= actor.facility_ids:
+        return False
+    return not (set(roles) & _PRIVILEGED_ROLES and Role.ADMIN not in actor.roles)

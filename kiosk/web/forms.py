@@ -1,0 +1,54 @@
+"""The base of every form: CSRF from Flask-WTF, and no invisible or control characters."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+
+# C0 controls except tab/newline/return, DEL, C1 controls, and the bidirectional
+# overrides that can make text read differently from how it is stored.
+_FORBIDDEN_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_FORBIDDEN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class BaseForm(FlaskForm):  # type: ignore[misc] # Flask-WTF is untyped
+    """Refuses text with control characters in any field, with a translated message."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Field validators, then the character check on every text field."""
+        ok: bool = super().validate(extra_validators=extra_validators)
+        for field in self:
+            data = field.data
+            if not isinstance(data, str):
+                continue
+            pattern = _FORBIDDEN_MULTILINE if isinstance(field, TextAreaField) else _FORBIDDEN_LINE
+            if pattern.search(data):
+                field.errors = [*field.errors, _l("Remove the special characters from this field.")]
+                ok = False
+        return ok
+
+    def error_count(self) -> int:
+        """How many fields have errors."""
+        return sum(1 for field in self if field.errors)
+
+
+def strip_filter(value: Any) -> Any:
+    """Trim surrounding spaces from typed text."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A local path to go back to, never another site (open redirects)."""
+    if not target or len(target) > 512:
+        return default
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
