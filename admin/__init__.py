@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, logout_user
 
@@ -39,6 +39,8 @@ ENDED_MESSAGES: dict[str, Any] = {
 
 def _select_locale() -> str:
     settings = get_state().settings
+    if not has_request_context():
+        return settings.default_language
     lang = session.get("lang")
     if isinstance(lang, str) and lang in settings.languages:
         return lang

@@ -53,7 +53,9 @@ class Page:
 def page_number() -> int:
     """The ?page= of this request, 1 if missing or malformed."""
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100000 else 1
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 5:
+        return 1
+    return max(int(raw), 1)
 
 
 def paginate(session: Session, stmt: Select[Any], per_page: int = PER_PAGE) -> Page:

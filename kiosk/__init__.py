@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, logout_user
 
@@ -54,6 +54,8 @@ def terminal_cookie_name(settings: Settings) -> str:
 
 def _select_locale() -> str:
     settings = get_state().settings
+    if not has_request_context():
+        return settings.default_language
     lang = session.get("lang")
     if isinstance(lang, str) and lang in settings.languages:
         return lang
@@ -98,7 +100,7 @@ def create_app(
     def identify_terminal() -> None:
         fingerprint = None
         if settings.behind_proxy:
-            fingerprint = terminals.normalize_fingerprint(
+            fingerprint = terminals.fingerprint_from_header(
                 request.headers.get(settings.client_cert_header)
             )
         g.cert_fingerprint = fingerprint

@@ -357,6 +357,7 @@ def staff_add(
                 all_facilities=all_facilities,
                 now=env.now,
                 with_totp=True,
+                language=env.settings.default_language,
             )
         except DomainError as exc:
             raise _fail(exc) from exc

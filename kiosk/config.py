@@ -144,7 +144,7 @@ class Settings:
     behind_proxy: bool = False
     # Require the terminal's client-certificate fingerprint that nginx passes in this header.
     require_client_cert: bool = False
-    client_cert_header: str = "X-Client-Cert-Fingerprint"
+    client_cert_header: str = "X-Client-Cert"
     default_language: str = "sv"
     languages: tuple[str, ...] = ("sv", "en")
     timezone: str = "Europe/Stockholm"

@@ -116,7 +116,7 @@ def index() -> ResponseReturnValue:
     return make_response(html, status)
 
 
-@bp.post("/sessions/<int:session_id>/end")
+@bp.post("/sessions/<id:session_id>/end")
 @access.staff()
 def end_session(session_id: int) -> ResponseReturnValue:
     """End one of your own sessions (on another computer)."""

@@ -36,7 +36,10 @@ def _date(raw: str | None) -> dt.date | None:
 
 
 def _int(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() and len(raw) < 12 else None
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if value < 2**31 else None
 
 
 @bp.get("/")

@@ -138,7 +138,7 @@ def new() -> ResponseReturnValue:
     return make_response(render_template("inmates/new.html", form=form), status)
 
 
-@bp.get("/<int:inmate_id>")
+@bp.get("/<id:inmate_id>")
 @access.staff(Perm.INMATE_VIEW)
 def show(inmate_id: int) -> str:
     """One inmate: status, locks, sessions, and the actions the staff member may take."""
@@ -175,7 +175,7 @@ def show(inmate_id: int) -> str:
     )
 
 
-@bp.post("/<int:inmate_id>/pin")
+@bp.post("/<id:inmate_id>/pin")
 @access.staff(Perm.INMATE_CREDENTIALS)
 def issue_pin(inmate_id: int) -> ResponseReturnValue:
     """A new random PIN, shown once to give to the inmate in a sealed slip."""
@@ -189,7 +189,7 @@ def issue_pin(inmate_id: int) -> ResponseReturnValue:
     return make_response(render_template("inmates/pin.html", inmate=inmate, pin=pin, new=False))
 
 
-@bp.post("/<int:inmate_id>/unlock")
+@bp.post("/<id:inmate_id>/unlock")
 @access.staff(Perm.INMATE_CREDENTIALS)
 def unlock(inmate_id: int) -> ResponseReturnValue:
     """Lift every sign-in lock."""
@@ -199,7 +199,7 @@ def unlock(inmate_id: int) -> ResponseReturnValue:
     return redirect(url_for("inmates.show", inmate_id=inmate_id))
 
 
-@bp.post("/<int:inmate_id>/release")
+@bp.post("/<id:inmate_id>/release")
 @access.staff(Perm.INMATE_MANAGE)
 def release(inmate_id: int) -> ResponseReturnValue:
     """Released or transferred out: sign-in stops and sessions end at once."""
@@ -217,7 +217,7 @@ def release(inmate_id: int) -> ResponseReturnValue:
     return redirect(url_for("inmates.show", inmate_id=inmate_id))
 
 
-@bp.post("/<int:inmate_id>/move")
+@bp.post("/<id:inmate_id>/move")
 @access.staff(Perm.INMATE_MANAGE)
 def move(inmate_id: int) -> ResponseReturnValue:
     """Move to another unit in scope."""
@@ -239,7 +239,7 @@ def move(inmate_id: int) -> ResponseReturnValue:
     return redirect(url_for("inmates.show", inmate_id=inmate_id))
 
 
-@bp.post("/<int:inmate_id>/sessions/end")
+@bp.post("/<id:inmate_id>/sessions/end")
 @access.staff(Perm.SESSION_MANAGE)
 def end_all_sessions(inmate_id: int) -> ResponseReturnValue:
     """Sign the inmate out everywhere now."""

@@ -112,7 +112,7 @@ def units() -> str:
     )
 
 
-@bp.route("/units/<int:unit_id>", methods=["GET", "POST"])
+@bp.route("/units/<id:unit_id>", methods=["GET", "POST"])
 @access.staff(Perm.UNIT_MANAGE)
 def unit(unit_id: int) -> ResponseReturnValue:
     """Edit a unit's opening hours."""

@@ -139,6 +139,7 @@ def new() -> ResponseReturnValue:
                     facility_ids=form.facilities.data or [],
                     all_facilities=bool(form.all_facilities.data),
                     now=now(),
+                    language=state.settings.default_language,
                 )
             except staff_service.StaffError as exc:
                 target = getattr(form, exc.field or "username", form.username)
@@ -154,7 +155,7 @@ def new() -> ResponseReturnValue:
     return make_response(render_template("staff/new.html", form=form), status)
 
 
-@bp.route("/<int:staff_id>", methods=["GET", "POST"])
+@bp.route("/<id:staff_id>", methods=["GET", "POST"])
 @access.staff(Perm.STAFF_VIEW)
 def show(staff_id: int) -> ResponseReturnValue:
     """One account; administrators change its roles and scope with the form on it."""
@@ -214,7 +215,7 @@ def _managed(staff_id: int) -> Staff:
     return visible(Staff, staff_id, Perm.STAFF_MANAGE)
 
 
-@bp.post("/<int:staff_id>/password")
+@bp.post("/<id:staff_id>/password")
 @access.staff(Perm.STAFF_MANAGE)
 def reset_password(staff_id: int) -> ResponseReturnValue:
     """A new one-time password, shown once."""
@@ -227,7 +228,7 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/<int:staff_id>/totp")
+@bp.post("/<id:staff_id>/totp")
 @access.staff(Perm.STAFF_MANAGE)
 def reset_totp(staff_id: int) -> ResponseReturnValue:
     """Forget the TOTP seed: a QR code is shown at the next sign-in."""
@@ -238,7 +239,7 @@ def reset_totp(staff_id: int) -> ResponseReturnValue:
     return redirect(url_for("staff.show", staff_id=staff_id))
 
 
-@bp.post("/<int:staff_id>/active")
+@bp.post("/<id:staff_id>/active")
 @access.staff(Perm.STAFF_MANAGE)
 def set_active(staff_id: int) -> ResponseReturnValue:
     """Deactivate or reactivate."""
@@ -257,7 +258,7 @@ def set_active(staff_id: int) -> ResponseReturnValue:
     return redirect(url_for("staff.show", staff_id=staff_id))
 
 
-@bp.post("/<int:staff_id>/unlock")
+@bp.post("/<id:staff_id>/unlock")
 @access.staff(Perm.STAFF_MANAGE)
 def unlock(staff_id: int) -> ResponseReturnValue:
     """Lift a lock after failed sign-ins."""
@@ -266,7 +267,7 @@ def unlock(staff_id: int) -> ResponseReturnValue:
     return redirect(url_for("staff.show", staff_id=staff_id))
 
 
-@bp.post("/<int:staff_id>/sessions/end")
+@bp.post("/<id:staff_id>/sessions/end")
 @access.staff(Perm.SESSION_MANAGE)
 def end_all_sessions(staff_id: int) -> ResponseReturnValue:
     """End every open session of the account."""

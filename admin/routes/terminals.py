@@ -107,7 +107,7 @@ def new() -> ResponseReturnValue:
     return make_response(render_template("terminals/new.html", form=form), status)
 
 
-@bp.get("/<int:terminal_id>")
+@bp.get("/<id:terminal_id>")
 @access.staff(Perm.TERMINAL_VIEW)
 def show(terminal_id: int) -> str:
     """One terminal."""
@@ -134,7 +134,7 @@ def _managed(terminal_id: int) -> Terminal:
     return visible(Terminal, terminal_id, Perm.TERMINAL_MANAGE)
 
 
-@bp.post("/<int:terminal_id>/code")
+@bp.post("/<id:terminal_id>/code")
 @access.staff(Perm.TERMINAL_MANAGE)
 def code(terminal_id: int) -> ResponseReturnValue:
     """A new one-time code (re-enrolment: the old device credential stops when it is used)."""
@@ -148,7 +148,7 @@ def code(terminal_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/<int:terminal_id>/revoke")
+@bp.post("/<id:terminal_id>/revoke")
 @access.staff(Perm.TERMINAL_MANAGE)
 def revoke(terminal_id: int) -> ResponseReturnValue:
     """The credential stops working now; sessions on the terminal end."""
@@ -160,7 +160,7 @@ def revoke(terminal_id: int) -> ResponseReturnValue:
     return redirect(url_for("terminals.show", terminal_id=terminal_id))
 
 
-@bp.post("/<int:terminal_id>/unlock")
+@bp.post("/<id:terminal_id>/unlock")
 @access.staff(Perm.TERMINAL_MANAGE)
 def unlock(terminal_id: int) -> ResponseReturnValue:
     """Lift the lock after failed sign-ins on many accounts."""
@@ -169,7 +169,7 @@ def unlock(terminal_id: int) -> ResponseReturnValue:
     return redirect(url_for("terminals.show", terminal_id=terminal_id))
 
 
-@bp.post("/<int:terminal_id>/certificate")
+@bp.post("/<id:terminal_id>/certificate")
 @access.staff(Perm.TERMINAL_MANAGE)
 def certificate(terminal_id: int) -> ResponseReturnValue:
     """Record the fingerprint of the terminal's client certificate (empty: clear it)."""

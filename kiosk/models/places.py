@@ -26,6 +26,11 @@ class Facility(Base):
 
     units: Mapped[list[Unit]] = relationship(back_populates="facility", order_by="Unit.code")
 
+    @property
+    def audit_facility_id(self) -> int:
+        """Events about a facility belong to that facility."""
+        return self.id
+
     def __repr__(self) -> str:
         return f"<Facility {self.code}>"
 

@@ -52,7 +52,7 @@ def apply_security_headers(response: Response, *, https: bool, cacheable: bool) 
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
     if https:
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if not cacheable:
+    if not cacheable:  # nothing per-user is ever cacheable
         # Signed-in pages must not stay in a shared terminal's cache for the next person.
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"

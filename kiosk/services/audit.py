@@ -88,6 +88,7 @@ def install(factory: sessionmaker[Session], key: bytes | None = None) -> None:
         factory.kw.setdefault("info", {})[_KEY] = key
     if not event.contains(factory, "before_commit", _before_commit):
         event.listen(factory, "before_commit", _before_commit)
+        event.listen(factory, "after_soft_rollback", _after_rollback)
 
 
 def set_key(factory: sessionmaker[Session], key: bytes) -> None:
@@ -187,6 +188,11 @@ def _session_key(session: Session) -> bytes:
     if not isinstance(key, bytes):
         raise RuntimeError("this session has no audit key: build it from kiosk.db.Database")
     return key
+
+
+def _after_rollback(session: Session, _previous: Any) -> None:
+    # The change was undone, so the events describing it must not be written later.
+    session.info.pop(_PENDING, None)
 
 
 def _before_commit(session: Session) -> None:

@@ -110,7 +110,9 @@ def sign_in(
     inmate: Inmate | None = None
     with unit_of_work(session):
         # One attempt at a time per terminal (PostgreSQL row lock; SQLite's write lock).
-        terminal = session.get(Terminal, terminal_id, with_for_update=True, populate_existing=True)
+        terminal = session.get(
+            Terminal, terminal_id, with_for_update={"of": Terminal}, populate_existing=True
+        )
         if terminal is None or not terminal.is_enrolled:
             raise SignInFailed()
         actor = Actor.anonymous(ip, terminal.id)
@@ -157,7 +159,7 @@ def _attempt(
 ) -> tuple[Inmate | None, DomainError | None]:
     booking = normalize_booking(booking_number)[: Inmate.BOOKING_MAX]
     inmate = session.scalars(
-        select(Inmate).where(Inmate.booking_number == booking).with_for_update()
+        select(Inmate).where(Inmate.booking_number == booking).with_for_update(of=Inmate)
     ).first()
     throttle: PinThrottle | None = None
     if inmate is not None:

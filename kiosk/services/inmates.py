@@ -148,7 +148,7 @@ def change_pin(
     """The inmate chooses their own PIN; a wrong current PIN counts as a failed sign-in."""
     failure: DomainError | None = None
     with unit_of_work(session):
-        locked = session.get(Inmate, inmate.id, with_for_update=True)
+        locked = session.get(Inmate, inmate.id, with_for_update={"of": Inmate})
         assert locked is not None  # noqa: S101 - the signed-in inmate exists
         if not hasher.verify_pin(locked.pin_hash, current_pin):
             locked.failed_sign_ins += 1

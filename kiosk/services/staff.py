@@ -104,6 +104,7 @@ def create_staff(
     all_facilities: bool,
     now: dt.datetime,
     with_totp: bool = False,
+    language: str = "sv",
 ) -> tuple[Staff, str, str | None]:
     """A new account, its one-time password and (optionally) its TOTP seed.
 
@@ -136,6 +137,7 @@ def create_staff(
             must_change_password=True,
             totp_secret=vault.encrypt(secret) if secret else None,
             all_facilities=all_facilities,
+            preferred_language=language,
             created_at=now,
             role_rows=[StaffRole(role=r) for r in sorted(role_set)],
             facility_rows=[StaffFacility(facility_id=f) for f in sorted(ids)],
@@ -370,7 +372,7 @@ def check_password_step(
     staff: Staff | None = None
     with unit_of_work(session):
         staff = session.scalars(
-            select(Staff).where(Staff.username == name).with_for_update()
+            select(Staff).where(Staff.username == name).with_for_update(of=Staff)
         ).first()
         if staff is not None and _is_locked(staff, now):
             hasher.verify_password(None, password)
@@ -446,7 +448,7 @@ def check_second_factor(
     """Second factor: a TOTP code of a step never used before, or an unused recovery code."""
     failure: DomainError | None = None
     with unit_of_work(session):
-        staff = session.get(Staff, staff_id, with_for_update=True, populate_existing=True)
+        staff = session.get(Staff, staff_id, with_for_update={"of": Staff}, populate_existing=True)
         if staff is None or staff.totp_secret is None:
             raise CodeRefused()
         actor = Actor(kind="staff", id=staff.id, label=staff.username, ip=ip)
@@ -535,7 +537,7 @@ def confirm_totp(
     """Save a new TOTP seed, but only once the person proves their app shows its codes."""
     failure: DomainError | None = None
     with unit_of_work(session):
-        staff = session.get(Staff, staff_id, with_for_update=True, populate_existing=True)
+        staff = session.get(Staff, staff_id, with_for_update={"of": Staff}, populate_existing=True)
         if staff is None or staff.totp_secret is not None or not staff.active:
             raise CodeRefused()
         actor = Actor(kind="staff", id=staff.id, label=staff.username, ip=ip)

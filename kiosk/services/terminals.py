@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import unquote
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,6 +48,25 @@ def normalize_fingerprint(raw: str | None) -> str | None:
         return None
     value = raw.replace(":", "").strip().lower()
     return value if _FINGERPRINT.fullmatch(value) else None
+
+
+def fingerprint_from_header(raw: str | None) -> str | None:
+    """The SHA-256 fingerprint nginx vouches for.
+
+    nginx has no SHA-256 fingerprint variable (``$ssl_client_fingerprint`` is SHA-1),
+    so it passes the verified certificate itself (``$ssl_client_escaped_cert``) and we
+    hash its DER form here. A bare 64-hex fingerprint is accepted too.
+    """
+    if not raw or len(raw) > 16384:
+        return None
+    text = unquote(raw).strip()
+    if not text.startswith("-----BEGIN CERTIFICATE-----"):
+        return normalize_fingerprint(text)
+    try:
+        cert = x509.load_pem_x509_certificate(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def create_terminal(
@@ -116,7 +138,7 @@ def enrol(
             terminal = session.scalars(
                 select(Terminal)
                 .where(Terminal.enrolment_code_hash == token_hash(normalized, _CODE_CONTEXT))
-                .with_for_update()
+                .with_for_update(of=Terminal)
             ).first()
         if (
             terminal is None

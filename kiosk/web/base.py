@@ -14,9 +14,10 @@ from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from kiosk.clock import Clock
 from kiosk.config import Settings, load_or_create_secrets
@@ -55,6 +56,13 @@ ERROR_TEXTS: dict[int, Any] = {
     500: _l("It was not your fault. Try again in a moment; if it keeps happening, tell staff."),
     503: _l("Please try again in a few minutes."),
 }
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive integer that fits in the database's INTEGER."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
 
 
 def coerce_settings(config: Settings | Mapping[str, Any] | None) -> Settings:
@@ -105,8 +113,10 @@ def build_app(
         WTF_CSRF_SSL_STRICT=settings.https,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         TEMPLATES_AUTO_RELOAD=False,
-        RATELIMIT_ENABLED=settings.rate_limits_enabled,
     )
+    # Object ids in URLs: positive and within a 32-bit integer, so an absurd number is a
+    # 404 here and never an overflow error in the database.
+    app.url_map.converters["id"] = IdConverter
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(str(root / "templates")), PackageLoader("kiosk.web", "templates")]
     )
@@ -145,9 +155,8 @@ def build_app(
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        return apply_security_headers(
-            response, https=settings.https, cacheable=is_static(request.endpoint)
-        )
+        cacheable = is_static(request.endpoint) or bool(g.get("cacheable"))
+        return apply_security_headers(response, https=settings.https, cacheable=cacheable)
 
     from kiosk.web.assets import bp as assets
 
@@ -228,7 +237,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(exc.status, exc.message)
 
     @app.errorhandler(OperationalError)
-    @app.errorhandler(DBAPIError)
+    @app.errorhandler(InterfaceError)
     def database_down(exc: Exception) -> Response:
         log.error("database unavailable: %s", exc)
         g.pop("_kiosk_db", None)
@@ -249,15 +258,20 @@ def limiter_for(app: Flask, key_func: Callable[[], str]) -> Limiter:
             "rate-limit counters are kept in memory, per process; "
             "set KIOSK_REDIS_URL to share them between app servers"
         )
-    return Limiter(
+    limiter = Limiter(
         key_func=key_func,
         app=app,
         storage_uri=storage,
         key_prefix=state.app_name,
         headers_enabled=False,
-        enabled=state.settings.rate_limits_enabled,
+        # Initialised enabled (a disabled Limiter never hooks into the app), then switched.
+        enabled=True,
         swallow_errors=True,
     )
+    limiter.enabled = state.settings.rate_limits_enabled
+    # Flask-Limiter keeps only weak references to itself in the limits it hands out.
+    app.extensions["kiosk_limiter"] = limiter
+    return limiter
 
 
 def apply_rate_limits(app: Flask, limiter: Limiter) -> None:
