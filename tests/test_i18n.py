@@ -6,19 +6,19 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from conftest import Portal, World, load
 from flask import Flask
 
 from kiosk.clock import FrozenClock
 from kiosk.models import Inmate
-
-from conftest import Portal, World, load
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _catalog_module() -> Any:
     spec = importlib.util.spec_from_file_location("catalog", ROOT / "scripts" / "catalog.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -63,7 +63,8 @@ def test_the_portal_speaks_swedish_by_default(
     page = Portal(app, world.terminals["a1"][1]).get("/sign-in")
     html = page.get_data(as_text=True)
     assert '<html lang="sv" dir="ltr">' in html
-    assert "Logga in" in html and "Inskrivningsnummer" in html
+    assert "Logga in" in html
+    assert "Inskrivningsnummer" in html
     app.extensions["kiosk"].database.dispose()
 
 
