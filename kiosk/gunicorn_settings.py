@@ -54,4 +54,7 @@ def settings_for(app: str) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": os.environ.get("KIOSK_LOG_LEVEL", "info").lower(),
         "proc_name": f"kiosk-{app}",
+        # No runtime control socket: one less local door, and two apps on one host would
+        # otherwise share the default path. Restarts go through systemd signals instead.
+        "control_socket_disable": True,
     }

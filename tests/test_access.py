@@ -13,8 +13,15 @@ from werkzeug.routing import IntegerConverter
 from kiosk.clock import FrozenClock
 from kiosk.web.access import rule_for
 
-PORTAL_PUBLIC = {"static", "assets.static", "system.health", "system.timeout_css", "enrol.start"}
-PORTAL_TERMINAL = {"auth.sign_in", "auth.sign_out", "account.language"}
+PORTAL_PUBLIC = {
+    "static",
+    "assets.static",
+    "system.health",
+    "system.timeout_css",
+    "enrol.start",
+    "account.language",
+}
+PORTAL_TERMINAL = {"auth.sign_in", "auth.sign_out"}
 STAFF_PUBLIC = {
     "static",
     "assets.static",

@@ -109,7 +109,7 @@ def pin() -> ResponseReturnValue:
 
 
 @bp.post("/language")
-@access.terminal
+@access.public  # also on the enrolment page of a device that is not set up yet
 def language() -> ResponseReturnValue:
     """Switch language (before and after sign-in); remembered for the inmate."""
     form = LanguageForm()
