@@ -236,9 +236,9 @@ def test_the_portal_signs_out_after_five_idle_minutes(
     portal.sign_in(person.booking, person.pin)
     clock.advance(minutes=4)
     assert portal.get("/").status_code == 200
-    clock.advance(minutes=4, seconds=30)
+    clock.advance(minutes=4, seconds=59)
     assert portal.get("/").status_code == 200, "activity kept the session alive"
-    clock.advance(minutes=5, seconds=1)
+    clock.advance(minutes=5, seconds=30)
     expired = portal.get("/")
     assert expired.headers["Location"] == "/sign-in"
     assert "nothing happened for a while" in portal.get("/sign-in").get_data(as_text=True)
@@ -299,3 +299,28 @@ def test_a_session_cookie_moved_to_another_terminal_is_refused(
     stolen.client.set_cookie("kiosk_session", tablet.session_cookie or "")
     assert stolen.get("/").headers["Location"] == "/sign-in"
     assert tablet.get("/").headers["Location"] == "/sign-in", "the moved session was ended"
+
+
+def test_a_session_never_ends_before_five_full_idle_minutes(
+    portal: Portal, world: World, clock: FrozenClock
+) -> None:
+    person = world.inmates["2026-0001"]
+    portal.sign_in(person.booking, person.pin)
+    clock.advance(seconds=20)
+    assert portal.get("/").status_code == 200  # too soon to refresh last_seen_at
+    clock.advance(minutes=4, seconds=59)
+    assert portal.get("/").status_code == 200, "4:59 after the last request"
+
+
+def test_the_timeout_cover_ends_the_session_with_a_post(
+    portal: Portal, world: World, clock: FrozenClock
+) -> None:
+    person = world.inmates["2026-0001"]
+    portal.sign_in(person.booking, person.pin)
+    html = portal.get("/").get_data(as_text=True)
+    cover = html[html.index("timeout--cover") :]
+    assert '<form method="post" action="/sign-out">' in cover
+    clock.advance(minutes=6)
+    token_gone = portal.client.post("/sign-out", data={"csrf_token": "stale"})
+    assert token_gone.status_code == 303
+    assert token_gone.headers["Location"] == "/sign-in"

@@ -89,8 +89,9 @@ class ServerSessionInterface(SessionInterface):
         self._now = clock
         self.idle = dt.timedelta(seconds=idle_seconds)
         self.absolute = dt.timedelta(seconds=absolute_seconds)
-        # Refresh last_seen_at at most this often: a write per request would cost more
-        # than it is worth; a session may then end up to this much early.
+        # Refresh last_seen_at at most this often (a write per request costs more than it
+        # is worth). Expiry allows the same slack, so a session never ends before the full
+        # idle time after the last request, and at most this much after it.
         self.touch_every = min(dt.timedelta(seconds=30), self.idle / 10)
         self._on_expired = on_expired
 
@@ -150,7 +151,7 @@ class ServerSessionInterface(SessionInterface):
             return ServerSession(had_cookie=True)
         record = row
         reason = None
-        if now - record.last_seen_at >= self.idle:
+        if now - record.last_seen_at >= self.idle + self.touch_every:
             reason = "idle"
         elif now >= record.expires_at:
             reason = "expired"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, render_template, request, session
+from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask_babel import Babel
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
@@ -217,6 +217,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(_exc: CSRFError) -> Response:
+        if request.endpoint == "auth.sign_out":
+            # The session (and its token) has gone already, which is what was asked for;
+            # a forged cross-site post carries no cookie (SameSite=Strict) and ends nothing.
+            return redirect(url_for("auth.sign_in"), 303)
         return error_response(
             400, _l("The form had expired or was not sent from this site. Please try again.")
         )
