@@ -242,42 +242,24 @@ def world(kiosk_app: Flask, clock: FrozenClock) -> World:
         oth = places.create_facility(
             session, actor=actor, code="OTH", name="Other", timezone="Europe/Stockholm", now=now
         )
-        unit_a = places.create_unit(
-            session,
-            actor=actor,
-            facility=nrb,
-            code="A",
-            name="Unit A",
-            hours=places.every_day("00:00-24:00"),
-            now=now,
-        )
-        unit_b = places.create_unit(
-            session,
-            actor=actor,
-            facility=nrb,
-            code="B",
-            name="Unit B",
-            hours=places.every_day("00:00-24:00"),
-            now=now,
-        )
-        study = places.create_unit(
-            session,
-            actor=actor,
-            facility=nrb,
-            code="S",
-            name="Study room",
-            hours=places.every_day("07:00-21:00"),
-            now=now,
-        )
-        other = places.create_unit(
-            session,
-            actor=actor,
-            facility=oth,
-            code="X",
-            name="Other unit",
-            hours=places.every_day("00:00-24:00"),
-            now=now,
-        )
+        units = {
+            code: places.create_unit(
+                session,
+                actor=actor,
+                facility=facility,
+                code=code,
+                name=name,
+                hours=places.every_day(hours),
+                now=now,
+            )
+            for facility, code, name, hours in (
+                (nrb, "A", "Unit A", "00:00-24:00"),
+                (nrb, "B", "Unit B", "00:00-24:00"),
+                (nrb, "S", "Study room", "07:00-21:00"),
+                (oth, "X", "Other unit", "00:00-24:00"),
+            )
+        }
+        unit_a, unit_b, study, other = units["A"], units["B"], units["S"], units["X"]
         w = World(nrb.id, oth.id, unit_a.id, unit_b.id, study.id, other.id)
         w.terminals["a1"] = _enrolled(session, "Tablet A1", unit_a, now)
         w.terminals["a2"] = _enrolled(session, "Tablet A2", unit_a, now)

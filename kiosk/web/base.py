@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
@@ -216,7 +217,7 @@ def register_error_handlers(app: Flask) -> None:
     """Every error becomes a page without a traceback, in the user's language."""
 
     @app.errorhandler(CSRFError)
-    def csrf_error(_exc: CSRFError) -> Response:
+    def csrf_error(_exc: CSRFError) -> ResponseReturnValue:
         if request.endpoint == "auth.sign_out":
             # The session (and its token) has gone already, which is what was asked for;
             # a forged cross-site post carries no cookie (SameSite=Strict) and ends nothing.
