@@ -83,6 +83,10 @@ def test_anonymous_visitors_are_refused_everywhere_in_the_portal(
         if endpoint in PORTAL_PUBLIC:
             continue
         response = nobody.open(path, method=method)
+        if endpoint == "auth.sign_out" and response.status_code == 303:
+            # Signing out without a session (its CSRF token gone) just shows the sign-in page.
+            assert response.headers["Location"] == "/sign-in"
+            continue
         assert response.status_code in {302, 400, 404, 405}, (
             endpoint,
             method,
