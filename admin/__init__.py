@@ -123,7 +123,14 @@ def create_app(
         def allowed(perm: str) -> bool:
             return isinstance(staff, Staff) and can(staff, Perm(perm))
 
-        return {"allowed": allowed, "staff_user": staff if isinstance(staff, Staff) else None}
+        from admin.nav import NAV
+
+        items = [n for n in NAV if n.perm is None or allowed(n.perm)]
+        return {
+            "allowed": allowed,
+            "staff_user": staff if isinstance(staff, Staff) else None,
+            "nav_items": items if isinstance(staff, Staff) else [],
+        }
 
     from admin.routes import register_blueprints
 

@@ -161,6 +161,9 @@ class Settings:
     db_max_overflow: int = 5
     db_echo: bool = False
     rate_limits_enabled: bool = True
+    # Behind nginx: the internal location that serves media after the app allowed it
+    # (X-Accel-Redirect, e.g. "/_media/"); None serves files from the app itself.
+    media_accel_prefix: str | None = None
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -207,7 +210,13 @@ class Settings:
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is not None:
                 values[name] = _parse_int(name, raw, minimum)
-        for name in ("client_cert_header", "default_language", "timezone", "log_level"):
+        for name in (
+            "client_cert_header",
+            "default_language",
+            "timezone",
+            "log_level",
+            "media_accel_prefix",
+        ):
             raw = env.get(ENV_PREFIX + name.upper())
             if raw:
                 values[name] = raw

@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Blueprint, render_template, request
 
 from admin.helpers import me
+from admin.nav import NavItem, add_nav
 from kiosk.db import unit_of_work
 from kiosk.i18n import _l
 from kiosk.security.policy import Perm, facility_scope
@@ -16,6 +17,7 @@ from kiosk.web.context import actor, db, now
 from kiosk.web.state import get_state
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+add_nav(NavItem("audit.index", _l("Audit trail"), Perm.AUDIT_READ, 90))
 
 OUTCOMES = {
     "ok": _l("Done"),

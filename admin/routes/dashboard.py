@@ -1,4 +1,4 @@
-"""The staff dashboard: what needs attention, and the way to each section."""
+"""The staff overview: figures that need attention, from every area, in the staff member's scope."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from flask import Blueprint, render_template
 from sqlalchemy import Select, func, select
 
 from admin.helpers import me
-from kiosk.models import AuditEvent, Inmate, InmateStatus, Terminal, Unit
+from admin.nav import CARDS, Card, NavItem, add_card, add_nav
+from kiosk.i18n import _l
+from kiosk.models import AuditEvent, Inmate, InmateStatus, Staff, Terminal, Unit
 from kiosk.security.policy import Perm, can, facility_scope
 from kiosk.web import access
 from kiosk.web.context import db, now
@@ -17,61 +19,78 @@ from kiosk.web.context import db, now
 bp = Blueprint("dashboard", __name__)
 
 
-def _scoped(stmt: Select[Any], column: Any) -> Select[Any]:
-    scope = facility_scope(me())
+def scoped(staff: Staff, stmt: Select[Any], column: Any) -> Select[Any]:
+    """Limit a count to the staff member's facilities."""
+    scope = facility_scope(staff)
     return stmt if scope is None else stmt.where(column.in_(scope))
+
+
+def _count(stmt: Select[Any]) -> int:
+    return int(db().scalar(stmt) or 0)
+
+
+def _active_inmates(staff: Staff) -> int | None:
+    if not can(staff, Perm.INMATE_VIEW):
+        return None
+    stmt = select(func.count(Inmate.id)).where(Inmate.status == InmateStatus.ACTIVE)
+    return _count(scoped(staff, stmt, Inmate.facility_id))
+
+
+def _locked_inmates(staff: Staff) -> int | None:
+    if not can(staff, Perm.INMATE_VIEW):
+        return None
+    stmt = select(func.count(Inmate.id)).where(Inmate.hard_locked_at.is_not(None))
+    return _count(scoped(staff, stmt, Inmate.facility_id))
+
+
+def _terminals(staff: Staff) -> int | None:
+    if not can(staff, Perm.TERMINAL_VIEW):
+        return None
+    stmt = (
+        select(func.count(Terminal.id))
+        .join(Unit, Terminal.unit_id == Unit.id)
+        .where(Terminal.credential_hash.is_not(None), Terminal.revoked_at.is_(None))
+    )
+    return _count(scoped(staff, stmt, Unit.facility_id))
+
+
+def _failures(staff: Staff) -> int | None:
+    if not can(staff, Perm.AUDIT_READ):
+        return None
+    since = now() - dt.timedelta(hours=24)
+    stmt = select(func.count(AuditEvent.seq)).where(
+        AuditEvent.occurred_at >= since, AuditEvent.outcome.in_(("failed", "refused"))
+    )
+    return _count(scoped(staff, stmt, AuditEvent.facility_id))
+
+
+add_nav(NavItem("dashboard.index", _l("Overview"), None, 10))
+add_card(Card("inmates", _l("active inmates"), "inmates.index", _active_inmates, 10))
+add_card(
+    Card(
+        "locked",
+        _l("inmate accounts locked until staff unlock them"),
+        "inmates.index",
+        _locked_inmates,
+        20,
+    )
+)
+add_card(Card("terminals", _l("enrolled terminals"), "terminals.index", _terminals, 30))
+add_card(
+    Card(
+        "failed", _l("failed or refused actions in the last 24 hours"), "audit.index", _failures, 90
+    )
+)
 
 
 @bp.get("/")
 @access.staff()
 def index() -> str:
-    """Counts in the staff member's scope and links to what they may use."""
+    """Each area's figures that this staff member may see."""
     staff = me()
-    figures: dict[str, int] = {}
-    session = db()
-    if can(staff, Perm.INMATE_VIEW):
-        figures["inmates"] = (
-            session.scalar(
-                _scoped(
-                    select(func.count(Inmate.id)).where(Inmate.status == InmateStatus.ACTIVE),
-                    Inmate.facility_id,
-                )
-            )
-            or 0
-        )
-        figures["locked"] = (
-            session.scalar(
-                _scoped(
-                    select(func.count(Inmate.id)).where(Inmate.hard_locked_at.is_not(None)),
-                    Inmate.facility_id,
-                )
-            )
-            or 0
-        )
-    if can(staff, Perm.TERMINAL_VIEW):
-        figures["terminals"] = (
-            session.scalar(
-                _scoped(
-                    select(func.count(Terminal.id))
-                    .join(Unit, Terminal.unit_id == Unit.id)
-                    .where(Terminal.credential_hash.is_not(None), Terminal.revoked_at.is_(None)),
-                    Unit.facility_id,
-                )
-            )
-            or 0
-        )
-    if can(staff, Perm.AUDIT_READ):
-        since = now() - dt.timedelta(hours=24)
-        figures["failed"] = (
-            session.scalar(
-                _scoped(
-                    select(func.count(AuditEvent.seq)).where(
-                        AuditEvent.occurred_at >= since,
-                        AuditEvent.outcome.in_(("failed", "refused")),
-                    ),
-                    AuditEvent.facility_id,
-                )
-            )
-            or 0
-        )
+    figures = []
+    for card in CARDS:
+        value = card.count(staff)
+        if value is not None:
+            figures.append((card, value))
     return render_template("dashboard/index.html", figures=figures)

@@ -17,6 +17,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from admin.helpers import me, paginate, visible
+from admin.nav import NavItem, add_nav
 from kiosk.db import unit_of_work
 from kiosk.errors import NotFound
 from kiosk.i18n import LANGUAGE_NAMES, _, _l
@@ -30,6 +31,7 @@ from kiosk.web.forms import BaseForm, strip_filter
 from kiosk.web.state import get_state
 
 bp = Blueprint("inmates", __name__, url_prefix="/inmates")
+add_nav(NavItem("inmates.index", _l("Inmates"), Perm.INMATE_VIEW, 20))
 
 STATUS_LABELS = {
     InmateStatus.ACTIVE: _l("Active"),

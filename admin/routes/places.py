@@ -19,6 +19,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from admin.helpers import me, visible
+from admin.nav import NavItem, add_nav
 from kiosk.errors import NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Facility, Unit
@@ -30,6 +31,7 @@ from kiosk.web.forms import BaseForm, strip_filter
 from kiosk.web.state import get_state
 
 bp = Blueprint("places", __name__)
+add_nav(NavItem("places.units", _l("Units and hours"), Perm.UNIT_MANAGE, 50))
 
 HOURS_HINT = _l("For example 07:00-21:00, or 07:00-11:30, 13:00-21:00. Leave empty for closed.")
 

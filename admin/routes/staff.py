@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from admin.helpers import me, paginate, visible
+from admin.nav import NavItem, add_nav
 from kiosk.db import unit_of_work
 from kiosk.i18n import _, _l
 from kiosk.models import Facility, Role, Staff, StaffFacility, WebSession
@@ -34,6 +35,7 @@ from kiosk.web.forms import BaseForm, strip_filter
 from kiosk.web.state import get_state
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+add_nav(NavItem("staff.index", _l("Staff"), Perm.STAFF_VIEW, 30))
 
 ROLE_LABELS = {
     Role.ADMIN: _l("Administrator"),

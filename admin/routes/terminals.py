@@ -17,6 +17,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from admin.helpers import me, paginate, visible
+from admin.nav import NavItem, add_nav
 from kiosk.errors import NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Facility, Terminal, Unit, WebSession
@@ -28,6 +29,7 @@ from kiosk.web.forms import BaseForm, strip_filter
 from kiosk.web.state import get_state
 
 bp = Blueprint("terminals", __name__, url_prefix="/terminals")
+add_nav(NavItem("terminals.index", _l("Terminals"), Perm.TERMINAL_VIEW, 40))
 
 
 class TerminalForm(BaseForm):

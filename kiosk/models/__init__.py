@@ -2,6 +2,7 @@
 
 from kiosk.models.audit import AuditEvent, AuditHead
 from kiosk.models.auth import PinThrottle, SignInFailure, SystemFlag, WebSession
+from kiosk.models.media import MediaFile
 from kiosk.models.people import (
     Inmate,
     InmateStatus,
@@ -19,6 +20,7 @@ __all__ = [
     "Facility",
     "Inmate",
     "InmateStatus",
+    "MediaFile",
     "PinThrottle",
     "RecoveryCode",
     "Role",

@@ -35,6 +35,23 @@ class Perm(enum.StrEnum):
     FACILITY_MANAGE = "facility.manage"
     AUDIT_READ = "audit.read"
     SESSION_MANAGE = "session.manage"
+    # Commissary and money accounts
+    COMMISSARY_MANAGE = "commissary.manage"  # catalogue, rules, order queue, pick lists
+    ACCOUNT_VIEW = "account.view"  # an inmate's money account and its history
+    ACCOUNT_POST = "account.post"  # deposits, allowance; propose adjustments
+    ACCOUNT_APPROVE = "account.approve"  # approve someone else's proposed adjustment
+    LOCKDOWN_MANAGE = "lockdown.manage"  # stop ordering in a facility or unit
+    # Digitized requests
+    REQUEST_TYPES_MANAGE = "request_types.manage"
+    REQUEST_HANDLE = "request.handle"  # work a queue; object rules decide which requests
+    REQUEST_STATS = "request.stats"
+    # Learning
+    COURSE_MANAGE = "course.manage"
+    CERTIFICATE_CHECK = "certificate.check"
+    # Whitelisted learning resources
+    WHITELIST_VIEW = "whitelist.view"
+    WHITELIST_PROPOSE = "whitelist.propose"
+    WHITELIST_APPROVE = "whitelist.approve"
 
 
 class Forbidden(DomainError):
@@ -57,16 +74,55 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.TERMINAL_MANAGE,
             Perm.AUDIT_READ,
             Perm.SESSION_MANAGE,
+            Perm.LOCKDOWN_MANAGE,
+            Perm.WHITELIST_VIEW,
+            Perm.WHITELIST_PROPOSE,
+            Perm.WHITELIST_APPROVE,
         }
     ),
-    Role.AUDITOR: frozenset({Perm.AUDIT_READ, Perm.STAFF_VIEW, Perm.TERMINAL_VIEW}),
-    # Officers on the wing hand out PIN slips and unlock accounts.
-    Role.OFFICER: frozenset({Perm.INMATE_VIEW, Perm.INMATE_CREDENTIALS}),
-    Role.CASEWORKER: frozenset({Perm.INMATE_VIEW}),
-    Role.HEALTHCARE: frozenset({Perm.INMATE_VIEW}),
-    Role.CHAPLAIN: frozenset({Perm.INMATE_VIEW}),
-    Role.COMMISSARY: frozenset({Perm.INMATE_VIEW}),
-    Role.TEACHER: frozenset({Perm.INMATE_VIEW}),
+    Role.AUDITOR: frozenset(
+        {
+            Perm.AUDIT_READ,
+            Perm.STAFF_VIEW,
+            Perm.TERMINAL_VIEW,
+            Perm.REQUEST_STATS,
+            Perm.WHITELIST_VIEW,
+        }
+    ),
+    # Officers on the wing hand out PIN slips, unlock accounts and answer everyday requests.
+    Role.OFFICER: frozenset(
+        {Perm.INMATE_VIEW, Perm.INMATE_CREDENTIALS, Perm.REQUEST_HANDLE, Perm.LOCKDOWN_MANAGE}
+    ),
+    Role.CASEWORKER: frozenset(
+        {
+            Perm.INMATE_VIEW,
+            Perm.REQUEST_HANDLE,
+            Perm.REQUEST_STATS,
+            Perm.ACCOUNT_VIEW,
+            Perm.CERTIFICATE_CHECK,
+        }
+    ),
+    Role.HEALTHCARE: frozenset({Perm.INMATE_VIEW, Perm.REQUEST_HANDLE}),
+    Role.CHAPLAIN: frozenset({Perm.INMATE_VIEW, Perm.REQUEST_HANDLE}),
+    Role.COMMISSARY: frozenset(
+        {
+            Perm.INMATE_VIEW,
+            Perm.COMMISSARY_MANAGE,
+            Perm.ACCOUNT_VIEW,
+            Perm.ACCOUNT_POST,
+            Perm.ACCOUNT_APPROVE,
+            Perm.REQUEST_HANDLE,
+        }
+    ),
+    Role.TEACHER: frozenset(
+        {
+            Perm.INMATE_VIEW,
+            Perm.COURSE_MANAGE,
+            Perm.CERTIFICATE_CHECK,
+            Perm.WHITELIST_VIEW,
+            Perm.WHITELIST_PROPOSE,
+        }
+    ),
 }
 
 INMATE_PERMISSIONS = frozenset({Perm.PORTAL_USE})
