@@ -71,6 +71,21 @@ def merge(lang: str, source: Path) -> None:
         write_po(fh, catalog, width=0, no_location=True, sort_output=True)
 
 
+def union(lang: str, other: Path) -> None:
+    """Fill empty or fuzzy translations of ``lang`` from another .po file (merging branches)."""
+    with other.open("rb") as fh:
+        theirs = read_po(fh, locale=lang)
+    table = {m.id: m.string for m in theirs if m.id and m.string and not m.fuzzy}
+    with po_path(lang).open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    for message in catalog:
+        if message.id in table and (not message.string or message.fuzzy):
+            message.string = table[message.id]
+            message.flags.discard("fuzzy")
+    with po_path(lang).open("wb") as fh:
+        write_po(fh, catalog, width=0, no_location=True, sort_output=True)
+
+
 def main(argv: list[str]) -> int:
     """Command line."""
     if argv[:1] == ["check"]:
@@ -78,6 +93,9 @@ def main(argv: list[str]) -> int:
         for line in found:
             print(line)
         return 1 if found else 0
+    if argv[:1] == ["union"] and len(argv) == 3:
+        union(argv[1], Path(argv[2]))
+        return 0
     if argv[:1] == ["merge"] and len(argv) == 3:
         merge(argv[1], Path(argv[2]))
         return 0

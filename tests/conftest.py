@@ -422,3 +422,15 @@ def audit_actions(session: Any) -> list[str]:
 def load(session: Any, model: type[Any], object_id: int) -> Any:
     """A fresh copy of a row."""
     return fresh(session).get(model, object_id)
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Tests marked postgres_only skip on SQLite, saying why."""
+    if PG_URL:
+        return
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL: set KIOSK_TEST_DATABASE_URL (make test-pg runs them)"
+    )
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
