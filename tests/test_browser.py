@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import World, load
 from flask import Flask
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from kiosk.clock import FrozenClock
@@ -111,27 +112,27 @@ def test_an_inmate_enrols_a_terminal_signs_in_and_out_in_chromium(
     assert page.url.endswith("/terminal/enrol")
     page.get_by_label("Enrolment code").fill(code)
     page.get_by_role("button", name="Set up terminal").click()
-    assert page.url.endswith("/sign-in?enrolled=1")
-    assert page.get_by_text("This terminal is now set up.").is_visible()
+    page.wait_for_url("**/sign-in?enrolled=1")
+    expect(page.get_by_text("This terminal is now set up.")).to_be_visible()
 
     person = world.inmates["2026-0001"]
     page.get_by_label("Booking number").fill(person.booking)
     page.get_by_label("PIN", exact=True).fill("000000")
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_text("The booking number or PIN is not right").is_visible()
+    expect(page.get_by_text("The booking number or PIN is not right")).to_be_visible()
 
     page.get_by_label("PIN", exact=True).fill(person.pin)
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("heading", name="Hello, Inmate 1").is_visible()
+    expect(page.get_by_role("heading", name="Hello, Inmate 1")).to_be_visible()
     shot(page, f"inmate-home-{'js' if javascript else 'nojs'}")
 
     page.get_by_role("button", name="Svenska").click()
-    assert page.get_by_role("button", name="Logga ut").is_visible()
+    expect(page.get_by_role("button", name="Logga ut")).to_be_visible()
     page.get_by_role("button", name="English").click()
 
     page.get_by_role("button", name="Sign out").click()
-    assert page.url.endswith("/sign-in")
-    assert page.get_by_text("You are signed out. Thank you.").is_visible()
+    page.wait_for_url("**/sign-in")
+    expect(page.get_by_text("You are signed out. Thank you.")).to_be_visible()
     assert outside == [], "the portal loads nothing from outside the server"
     context.close()
 
@@ -153,12 +154,12 @@ def test_the_portal_fits_a_1024x768_thin_client_and_passes_axe(
     page.get_by_label("Booking number").fill(person.booking)
     page.get_by_label("PIN", exact=True).fill(person.pin)
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("link", name="My account").is_visible()
+    expect(page.get_by_role("link", name="My account")).to_be_visible()
     assert axe_violations(page) == []
     shot(page, "inmate-home-1024x768")
     page.goto(f"{kiosk_url}/account/pin")
     page.get_by_role("button", name="Save my new PIN").click()
-    assert page.get_by_role("heading", name="There is a problem").is_visible()
+    expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
     assert axe_violations(page) == []
     for target in page.locator("button, a.button, a.tile, input").all():
         box = target.bounding_box()
@@ -183,12 +184,12 @@ def test_staff_sign_in_with_totp_in_chromium(
     page.get_by_role("button", name="Continue").click()
     page.get_by_label("Code").fill(totp.current_code(member.secret, clock.now()))
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("heading", name="Welcome, Admin").is_visible()
+    expect(page.get_by_role("heading", name="Welcome, Admin")).to_be_visible()
     assert axe_violations(page) == []
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Inmates").click()
     page.get_by_role("link", name="2026-0001").click()
     page.get_by_role("button", name="Give a new PIN").click()
-    assert page.get_by_role("heading", name="New PIN for 2026-0001").is_visible()
+    expect(page.get_by_role("heading", name="New PIN for 2026-0001")).to_be_visible()
     pin = page.locator(".secret-box code").inner_text()
     assert len(pin) == 6
     assert pin.isdigit()
