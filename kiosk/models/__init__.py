@@ -2,6 +2,26 @@
 
 from kiosk.models.audit import AuditEvent, AuditHead
 from kiosk.models.auth import PinThrottle, SignInFailure, SystemFlag, WebSession
+from kiosk.models.commissary import (
+    AccountKind,
+    CartItem,
+    Category,
+    CommissarySettings,
+    Hold,
+    HoldStatus,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerProposal,
+    LedgerTransaction,
+    Order,
+    OrderingStop,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductRestriction,
+    ProposalStatus,
+    TransactionKind,
+)
 from kiosk.models.media import MediaFile
 from kiosk.models.people import (
     Inmate,
@@ -15,13 +35,30 @@ from kiosk.models.people import (
 from kiosk.models.places import Facility, Terminal, Unit
 
 __all__ = [
+    "AccountKind",
     "AuditEvent",
     "AuditHead",
+    "CartItem",
+    "Category",
+    "CommissarySettings",
     "Facility",
+    "Hold",
+    "HoldStatus",
     "Inmate",
     "InmateStatus",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerProposal",
+    "LedgerTransaction",
     "MediaFile",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "OrderingStop",
     "PinThrottle",
+    "Product",
+    "ProductRestriction",
+    "ProposalStatus",
     "RecoveryCode",
     "Role",
     "SignInFailure",
@@ -30,6 +67,7 @@ __all__ = [
     "StaffRole",
     "SystemFlag",
     "Terminal",
+    "TransactionKind",
     "Unit",
     "WebSession",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from kiosk.errors import DomainError, NotFound
-from kiosk.models import AuditEvent, Facility, Inmate, Role, Staff, Terminal, Unit
+from kiosk.models import AuditEvent, Facility, Inmate, Product, Role, Staff, Terminal, Unit
 
 
 class Perm(enum.StrEnum):
@@ -179,6 +179,21 @@ def _staff_may_touch_staff(actor: Staff, target: Staff) -> bool:
     return bool(target.facility_ids) and target.facility_ids <= actor.facility_ids
 
 
+# --- commissary (issue 4) -----------------------------------------------------------
+
+
+def _inmate_may_buy(inmate: Inmate, product: Product) -> bool:
+    """An active product of the inmate's facility that no unit or inmate restriction forbids."""
+    if product.facility_id != inmate.facility_id or not product.active:
+        return False
+    return not any(
+        r.unit_id == inmate.unit_id or r.inmate_id == inmate.id for r in product.restrictions
+    )
+
+
+# --- end commissary ----------------------------------------------------------------
+
+
 def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
     """May ``actor`` do ``perm`` (to ``obj``, when given)?"""
     if perm not in permissions_of(actor):
@@ -188,6 +203,10 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
         return False
     if obj is None:
         return True
+    # --- commissary (issue 4) -------------------------------------------------------
+    if isinstance(actor, Inmate) and isinstance(obj, Product):
+        return _inmate_may_buy(actor, obj)
+    # --- end commissary ---------------------------------------------------------------
     if isinstance(actor, Inmate):
         owner = getattr(obj, "inmate_id", None)
         if isinstance(obj, Inmate):
