@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from commissary_helpers import SYSTEM, add_product, clerks, credit, staff_row, state
 from conftest import World, audit_actions, fresh
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from kiosk.cli import main
 from kiosk.clock import FrozenClock
@@ -391,3 +391,22 @@ def test_simultaneous_orders_and_debits_with_little_stock_never_oversell(
     assert results.count("ok") == 13
     assert fresh(db).get(Product, product).stock == 0
     assert ledger.verify(db) == []
+
+
+def test_the_demo_has_products_money_and_orders_and_a_clean_ledger_after_two_runs(
+    settings: Any, db: Any
+) -> None:
+    for _ in range(2):
+        result = _cli(settings, "demo")
+        assert result.exit_code == 0, result.output
+    session = fresh(db)
+    assert session.scalar(select(func.count(Product.id))) == 15
+    alex = session.scalars(select(Inmate).where(Inmate.booking_number == "2026-0001")).one()
+    account = ledger.inmate_account(session, alex.id)
+    assert account is not None
+    # 350 + 120 kronor in, one delivered order of 64,90 + 25,90 out.
+    assert account.balance == 35_000 + 12_000 - 6_490 - 2_590
+    statuses = sorted(o.status.value for o in session.scalars(select(Order)))
+    assert statuses == ["delivered", "placed"]
+    verify = _cli(settings, "ledger", "verify")
+    assert verify.exit_code == 0, verify.output
