@@ -13,16 +13,35 @@ from kiosk.models.people import (
     StaffRole,
 )
 from kiosk.models.places import Facility, Terminal, Unit
+from kiosk.models.requests import (
+    ExternalAppointment,
+    InmateRequest,
+    PhoneContact,
+    RequestEvent,
+    RequestGroupSupervisor,
+    RequestNamedStaff,
+    RequestType,
+    RequestTypeFacility,
+    Visit,
+)
 
 __all__ = [
     "AuditEvent",
     "AuditHead",
+    "ExternalAppointment",
     "Facility",
     "Inmate",
+    "InmateRequest",
     "InmateStatus",
     "MediaFile",
+    "PhoneContact",
     "PinThrottle",
     "RecoveryCode",
+    "RequestEvent",
+    "RequestGroupSupervisor",
+    "RequestNamedStaff",
+    "RequestType",
+    "RequestTypeFacility",
     "Role",
     "SignInFailure",
     "Staff",
@@ -31,5 +50,6 @@ __all__ = [
     "SystemFlag",
     "Terminal",
     "Unit",
+    "Visit",
     "WebSession",
 ]
