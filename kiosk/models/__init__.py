@@ -13,23 +13,41 @@ from kiosk.models.people import (
     StaffRole,
 )
 from kiosk.models.places import Facility, Terminal, Unit
+from kiosk.models.whitelist import (
+    CachedPage,
+    OfflineLibrary,
+    RuleStatus,
+    SiteRequest,
+    SiteRequestStatus,
+    VisitVerdict,
+    WhitelistRule,
+    WhitelistVisit,
+)
 
 __all__ = [
     "AuditEvent",
     "AuditHead",
+    "CachedPage",
     "Facility",
     "Inmate",
     "InmateStatus",
     "MediaFile",
+    "OfflineLibrary",
     "PinThrottle",
     "RecoveryCode",
     "Role",
+    "RuleStatus",
     "SignInFailure",
+    "SiteRequest",
+    "SiteRequestStatus",
     "Staff",
     "StaffFacility",
     "StaffRole",
     "SystemFlag",
     "Terminal",
     "Unit",
+    "VisitVerdict",
     "WebSession",
+    "WhitelistRule",
+    "WhitelistVisit",
 ]

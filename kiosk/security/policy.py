@@ -15,7 +15,16 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from kiosk.errors import DomainError, NotFound
-from kiosk.models import AuditEvent, Facility, Inmate, Role, Staff, Terminal, Unit
+from kiosk.models import (
+    AuditEvent,
+    Facility,
+    Inmate,
+    Role,
+    Staff,
+    Terminal,
+    Unit,
+    WhitelistRule,
+)
 
 
 class Perm(enum.StrEnum):
@@ -196,6 +205,16 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
     if isinstance(actor, Staff):
         if isinstance(obj, Staff):
             return _staff_may_touch_staff(actor, obj)
+        # --- whitelist (issue 7) ------------------------------------------------------
+        # Two people: nobody approves (or extends) a rule they proposed themselves.
+        if (
+            perm is Perm.WHITELIST_APPROVE
+            and isinstance(obj, WhitelistRule)
+            and obj.proposed_by_id == actor.id
+        ):
+            return False
+        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False
 
