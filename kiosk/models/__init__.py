@@ -24,16 +24,28 @@ from kiosk.models.requests import (
     RequestTypeFacility,
     Visit,
 )
+from kiosk.models.whitelist import (
+    CachedPage,
+    OfflineLibrary,
+    RuleStatus,
+    SiteRequest,
+    SiteRequestStatus,
+    VisitVerdict,
+    WhitelistRule,
+    WhitelistVisit,
+)
 
 __all__ = [
     "AuditEvent",
     "AuditHead",
+    "CachedPage",
     "ExternalAppointment",
     "Facility",
     "Inmate",
     "InmateRequest",
     "InmateStatus",
     "MediaFile",
+    "OfflineLibrary",
     "PhoneContact",
     "PinThrottle",
     "RecoveryCode",
@@ -43,7 +55,10 @@ __all__ = [
     "RequestType",
     "RequestTypeFacility",
     "Role",
+    "RuleStatus",
     "SignInFailure",
+    "SiteRequest",
+    "SiteRequestStatus",
     "Staff",
     "StaffFacility",
     "StaffRole",
@@ -51,5 +66,8 @@ __all__ = [
     "Terminal",
     "Unit",
     "Visit",
+    "VisitVerdict",
     "WebSession",
+    "WhitelistRule",
+    "WhitelistVisit",
 ]

@@ -24,6 +24,7 @@ from kiosk.models import (
     Staff,
     Terminal,
     Unit,
+    WhitelistRule,
 )
 from kiosk.models.requests import Sensitivity
 
@@ -229,6 +230,16 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
             return _staff_may_touch_staff(actor, obj)
         if isinstance(obj, InmateRequest):  # requests (issue 5)
             return perm is Perm.REQUEST_HANDLE and staff_may_see_request(actor, obj)
+        # --- whitelist (issue 7) ------------------------------------------------------
+        # Two people: nobody approves (or extends) a rule they proposed themselves.
+        if (
+            perm is Perm.WHITELIST_APPROVE
+            and isinstance(obj, WhitelistRule)
+            and obj.proposed_by_id == actor.id
+        ):
+            return False
+        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False
 

@@ -1,7 +1,7 @@
 """Digitized requests: types as data, requests and their timelines, contacts, visits.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0006
 
 Requests and their events can never be deleted (request events not changed
 either): triggers refuse it in the database itself. A later batch migration
@@ -17,7 +17,7 @@ from alembic import op
 import kiosk.db
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
