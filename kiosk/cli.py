@@ -1006,5 +1006,41 @@ def sessions_purge(days: int) -> None:
     click.echo(f"{count} old sessions deleted")
 
 
+# Requests (issue 5) -------------------------------------------------------------
+
+
+@main.group("requests")
+def requests_group() -> None:
+    """Digitized requests: the type catalogue and overdue escalation."""
+
+
+@requests_group.command("seed")
+def requests_seed() -> None:
+    """Add the shipped catalogue of request types (types that exist are left alone)."""
+    from kiosk.services import requests as request_service
+
+    env = _env()
+    _require_schema(env)
+    with env.session() as session:
+        added = request_service.seed_catalogue(session, actor=env.actor, now=env.now)
+    click.echo(f"{added} request types added")
+
+
+@requests_group.command("escalate")
+def requests_escalate() -> None:
+    """Send overdue requests to their group's supervisor (run it from cron, e.g. hourly)."""
+    from kiosk.services import requests as request_service
+
+    env = _env()
+    _require_schema(env)
+    with env.session() as session:
+        escalated, orphaned = request_service.escalate_overdue(
+            session, actor=env.actor, vault=env.state.vault, now=env.now
+        )
+    click.echo(f"{escalated} requests escalated")
+    if orphaned:
+        click.echo(f"{orphaned} overdue requests have no supervisor to escalate to", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
