@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every portal blueprint."""
-    from kiosk.routes import account, auth, enrol, home, money, shop, system
+    from kiosk.routes import account, auth, enrol, home, money, requests, shop, system
 
-    for module in (system, enrol, auth, home, account, shop, money):
+    for module in (system, enrol, auth, home, account, requests, shop, money):
         app.register_blueprint(module.bp)

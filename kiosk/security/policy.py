@@ -15,7 +15,19 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from kiosk.errors import DomainError, NotFound
-from kiosk.models import AuditEvent, Facility, Inmate, Product, Role, Staff, Terminal, Unit
+from kiosk.models import (
+    AuditEvent,
+    Facility,
+    Inmate,
+    InmateRequest,
+    Product,
+    Role,
+    Staff,
+    Terminal,
+    Unit,
+    WhitelistRule,
+)
+from kiosk.models.requests import Sensitivity
 
 
 class Perm(enum.StrEnum):
@@ -194,6 +206,27 @@ def _inmate_may_buy(inmate: Inmate, product: Product) -> bool:
 # --- end commissary ----------------------------------------------------------------
 
 
+# --- Requests (issue 5) -------------------------------------------------------------
+# A request is seen by its handling group (role + facility) and by the supervisor it was
+# escalated to; health requests only by healthcare staff; a complaint never by a staff
+# member it names. Nobody else, however senior: an administrator is no exception.
+
+
+def staff_may_see_request(actor: Staff, req: InmateRequest) -> bool:
+    """May this staff member open this request (and act on it)?"""
+    if actor.id in req.named_staff_ids:
+        return False
+    roles = actor.roles
+    if req.sensitivity is Sensitivity.HEALTH and Role.HEALTHCARE not in roles:
+        return False
+    if req.escalated_to_id == actor.id:
+        return True
+    return req.group_role in roles and in_scope(actor, req.group_facility_id)
+
+
+# --- end of requests ------------------------------------------------------------------
+
+
 def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
     """May ``actor`` do ``perm`` (to ``obj``, when given)?"""
     if perm not in permissions_of(actor):
@@ -215,6 +248,18 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
     if isinstance(actor, Staff):
         if isinstance(obj, Staff):
             return _staff_may_touch_staff(actor, obj)
+        if isinstance(obj, InmateRequest):  # requests (issue 5)
+            return perm is Perm.REQUEST_HANDLE and staff_may_see_request(actor, obj)
+        # --- whitelist (issue 7) ------------------------------------------------------
+        # Two people: nobody approves (or extends) a rule they proposed themselves.
+        if (
+            perm is Perm.WHITELIST_APPROVE
+            and isinstance(obj, WhitelistRule)
+            and obj.proposed_by_id == actor.id
+        ):
+            return False
+        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False
 

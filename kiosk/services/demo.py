@@ -30,7 +30,7 @@ from kiosk.models import (
 from kiosk.security import totp
 from kiosk.security.crypto import Vault
 from kiosk.security.passwords import SecretHasher
-from kiosk.services import audit, demo_commissary, places, terminals
+from kiosk.services import audit, demo_commissary, demo_requests, places, terminals
 from kiosk.services.audit import Actor
 
 DEMO_FLAG = "demo"
@@ -208,6 +208,7 @@ def load(
         code = terminals.issue_enrolment_code(
             session, actor=actor, terminal=first, now=now, code_hours=24
         )
+    demo_requests.load(session, vault=vault, now=now)  # requests (issue 5)
     return DemoResult(
         enrolment_code=code, terminal_name=first.name, inmates=result_inmates, staff=staff_names
     )

@@ -1,7 +1,7 @@
 """Commissary and money accounts: ledger, holds, proposals, catalogue, carts and orders.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-04 14:18:52.868132
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import kiosk.db
 
 revision = '0003'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
