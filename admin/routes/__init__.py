@@ -9,8 +9,10 @@ def register_blueprints(app: Flask) -> None:
     """Attach every staff-app blueprint."""
     from admin.routes import (
         account,
+        accounts,
         audit,
         auth,
+        commissary,
         dashboard,
         inmates,
         places,
@@ -20,4 +22,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (system, auth, dashboard, account, staff, inmates, terminals, places, audit):
+        app.register_blueprint(module.bp)
+    # Commissary and money accounts (issue 4).
+    for module in (commissary, accounts):
         app.register_blueprint(module.bp)
