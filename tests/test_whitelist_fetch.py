@@ -21,7 +21,7 @@ from upstream import (
 )
 
 from kiosk.whitelist import Rule, Whitelist
-from kiosk.whitelist.fetch import FetchError, Fetcher, Limits, address_is_public
+from kiosk.whitelist.fetch import Fetcher, FetchError, Limits, address_is_public
 
 
 @pytest.fixture
@@ -127,7 +127,9 @@ def test_a_redirect_off_the_whitelist_is_not_followed(upstream: Upstream) -> Non
         "file:///etc/passwd",
     ],
 )
-def test_a_redirect_to_an_address_or_trick_is_not_followed(upstream: Upstream, location: str) -> None:
+def test_a_redirect_to_an_address_or_trick_is_not_followed(
+    upstream: Upstream, location: str
+) -> None:
     upstream.routes["/r"] = Reply(302, {"Location": location.format(port=upstream.port)})
     seen: list[tuple[str, int]] = []
     with pytest.raises(FetchError) as caught:
@@ -170,7 +172,7 @@ def test_a_redirect_loop_ends(upstream: Upstream) -> None:
         ["172.16.0.1"],
         ["169.254.169.254"],
         ["100.64.0.1"],
-        ["0.0.0.0"],
+        ["0.0.0.0"],  # noqa: S104 - an answer to refuse, not an address we bind to
         ["::1"],
         ["fe80::1"],
         ["fc00::1"],

@@ -125,7 +125,7 @@ def address_is_usable(text: str) -> bool:
 
 
 def kind_of(content_type: str) -> str | None:
-    """"page", "image", "pdf", or None for a type the reader never passes on."""
+    """ "page", "image", "pdf", or None for a type the reader never passes on."""
     if content_type in PAGE_TYPES:
         return "page"
     if content_type in IMAGE_TYPES:
@@ -178,7 +178,9 @@ class Fetcher:
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.clock = clock
 
-    def fetch(self, url: str, *, kinds: frozenset[str] = frozenset({"page", "image", "pdf"})) -> Fetched:
+    def fetch(
+        self, url: str, *, kinds: frozenset[str] = frozenset({"page", "image", "pdf"})
+    ) -> Fetched:
         """The content at ``url`` (after checked redirects), or ``FetchError``."""
         deadline = self.clock() + self.limits.timeout
         current = url
