@@ -138,6 +138,8 @@ class Settings:
     instance_path: Path
     database_url: str
     redis_url: str | None = None
+    # Prefix of this site's keys in Redis: sites (or test runs) sharing one Redis never meet.
+    redis_prefix: str = "kiosk"
     # Serve behind HTTPS: Secure cookies with the __Host- prefix, and HSTS.
     https: bool = False
     # Behind exactly one reviewed nginx hop: trust its X-Forwarded-* headers (ProxyFix, one hop).
@@ -229,6 +231,7 @@ class Settings:
             "media_accel_prefix",
             "whitelist_ca_file",
             "whitelist_zim_path",
+            "redis_prefix",
         ):
             raw = env.get(ENV_PREFIX + name.upper())
             if raw:

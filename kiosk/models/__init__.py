@@ -2,6 +2,26 @@
 
 from kiosk.models.audit import AuditEvent, AuditHead
 from kiosk.models.auth import PinThrottle, SignInFailure, SystemFlag, WebSession
+from kiosk.models.commissary import (
+    AccountKind,
+    CartItem,
+    Category,
+    CommissarySettings,
+    Hold,
+    HoldStatus,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerProposal,
+    LedgerTransaction,
+    Order,
+    OrderingStop,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductRestriction,
+    ProposalStatus,
+    TransactionKind,
+)
 from kiosk.models.media import MediaFile
 from kiosk.models.people import (
     Inmate,
@@ -13,6 +33,17 @@ from kiosk.models.people import (
     StaffRole,
 )
 from kiosk.models.places import Facility, Terminal, Unit
+from kiosk.models.requests import (
+    ExternalAppointment,
+    InmateRequest,
+    PhoneContact,
+    RequestEvent,
+    RequestGroupSupervisor,
+    RequestNamedStaff,
+    RequestType,
+    RequestTypeFacility,
+    Visit,
+)
 from kiosk.models.whitelist import (
     CachedPage,
     OfflineLibrary,
@@ -25,16 +56,41 @@ from kiosk.models.whitelist import (
 )
 
 __all__ = [
+    "AccountKind",
     "AuditEvent",
     "AuditHead",
     "CachedPage",
+    "CartItem",
+    "Category",
+    "CommissarySettings",
+    "ExternalAppointment",
     "Facility",
+    "Hold",
+    "HoldStatus",
     "Inmate",
+    "InmateRequest",
     "InmateStatus",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerProposal",
+    "LedgerTransaction",
     "MediaFile",
     "OfflineLibrary",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "OrderingStop",
+    "PhoneContact",
     "PinThrottle",
+    "Product",
+    "ProductRestriction",
+    "ProposalStatus",
     "RecoveryCode",
+    "RequestEvent",
+    "RequestGroupSupervisor",
+    "RequestNamedStaff",
+    "RequestType",
+    "RequestTypeFacility",
     "Role",
     "RuleStatus",
     "SignInFailure",
@@ -45,7 +101,9 @@ __all__ = [
     "StaffRole",
     "SystemFlag",
     "Terminal",
+    "TransactionKind",
     "Unit",
+    "Visit",
     "VisitVerdict",
     "WebSession",
     "WhitelistRule",
