@@ -17,7 +17,19 @@ def register_blueprints(app: Flask) -> None:
         staff,
         system,
         terminals,
+        whitelist,
     )
 
-    for module in (system, auth, dashboard, account, staff, inmates, terminals, places, audit):
+    for module in (
+        system,
+        auth,
+        dashboard,
+        account,
+        staff,
+        inmates,
+        terminals,
+        places,
+        audit,
+        whitelist,
+    ):
         app.register_blueprint(module.bp)
