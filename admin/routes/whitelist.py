@@ -19,6 +19,7 @@ from kiosk.errors import DomainError, NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import (
     Facility,
+    OfflineLibrary,
     RuleStatus,
     SiteRequest,
     SiteRequestStatus,
@@ -35,6 +36,7 @@ from kiosk.web.context import actor, db, now
 from kiosk.web.forms import BaseForm, strip_filter
 from kiosk.web.state import get_state
 from kiosk.whitelist import URLRefused, canonicalize
+from kiosk.whitelist.library import zim_files as library_files
 
 bp = Blueprint("whitelist", __name__, url_prefix="/whitelist")
 add_nav(NavItem("whitelist.index", _l("Whitelist"), Perm.WHITELIST_VIEW, 70))
@@ -526,3 +528,92 @@ def decline(request_id: int) -> ResponseReturnValue:
     return _requests_page(
         status=422, form=form, error=_("Write at most %(n)d characters.", n=SiteRequest.ANSWER_MAX)
     )
+
+
+class LibraryForm(BaseForm):
+    """Offer a ZIM file as an offline library."""
+
+    name = StringField(
+        _l("Name inmates see"),
+        validators=[DataRequired(_l("Give a name.")), Length(max=OfflineLibrary.NAME_MAX)],
+        filters=[strip_filter],
+    )
+    file_name = SelectField(_l("File in the zim folder"), validate_choice=True)
+    scope = SelectField(_l("Who may read it"), validate_choice=True)
+
+
+def _library_scopes(staff: Staff) -> list[tuple[str, str]]:
+    return [c for c in _scope_choices(staff) if not c[0].startswith("u:")]
+
+
+def _libraries_page(form: LibraryForm, status: int = 200) -> ResponseReturnValue:
+    staff = me()
+    stmt = select(OfflineLibrary).order_by(OfflineLibrary.name, OfflineLibrary.id)
+    stmt = _scoped(staff, stmt, OfflineLibrary.facility_id, national=True)
+    html = render_template(
+        "whitelist/libraries.html",
+        page=paginate(db(), stmt),
+        form=form,
+        folder=str(get_state().settings.zim_folder),
+        may_manage=can(staff, Perm.WHITELIST_APPROVE),
+    )
+    return make_response(html, status)
+
+
+def _library_form() -> LibraryForm:
+    form = LibraryForm()
+    form.file_name.choices = [
+        (name, name) for name in library_files(get_state().settings.zim_folder)
+    ]
+    form.scope.choices = _library_scopes(me())
+    return form
+
+
+@bp.get("/libraries")
+@access.staff(Perm.WHITELIST_VIEW)
+def libraries() -> ResponseReturnValue:
+    """Offline libraries (ZIM files) and the form to offer another."""
+    return _libraries_page(_library_form())
+
+
+@bp.post("/libraries")
+@access.staff(Perm.WHITELIST_APPROVE)
+def add_library() -> ResponseReturnValue:
+    """Offer a ZIM file from the zim folder to inmates."""
+    form = _library_form()
+    if not form.validate():
+        return _libraries_page(form, 422)
+    scope = form.scope.data or ""
+    facility_id = None if scope == NATIONAL else _parse_scope(scope)[0]
+    try:
+        service.add_library(
+            db(),
+            actor=actor(),
+            staff=me(),
+            folder=get_state().settings.zim_folder,
+            file_name=form.file_name.data or "",
+            name=form.name.data or "",
+            facility_id=facility_id,
+            now=now(),
+        )
+    except service.WhitelistError as exc:
+        db().rollback()
+        target = form.name if exc.field == "name" else form.file_name
+        target.errors = [exc.message]
+        return _libraries_page(form, exc.status)
+    flash(_("The library is open to inmates."), "success")
+    return redirect(url_for("whitelist.libraries"), 303)
+
+
+@bp.post("/libraries/<id:library_id>/<any(open,close):action>")
+@access.staff(Perm.WHITELIST_APPROVE)
+def library_state(library_id: int, action: str) -> ResponseReturnValue:
+    """Open or close a library for inmates."""
+    visible(OfflineLibrary, library_id, Perm.WHITELIST_APPROVE)
+    if not BaseForm().validate():
+        return _libraries_page(_library_form(), 422)
+    service.set_library_enabled(
+        db(), actor=actor(), staff=me(), library_id=library_id, enabled=action == "open", now=now()
+    )
+    flash(_("Saved."), "success")
+    return redirect(url_for("whitelist.libraries"), 303)
