@@ -135,6 +135,16 @@ def test_staff_without_the_role_are_refused_everywhere(
         "account.recovery_codes",
         "inmates.index",
         "inmates.show",
+        # Teachers propose whitelist rules (a second person approves them).
+        "whitelist.index",
+        "whitelist.new",
+        "whitelist.show",
+        "whitelist.try_url",
+        "whitelist.requests",
+        "whitelist.libraries",
+        "whitelist.close",
+        "whitelist.expiry",
+        "whitelist.decline",
     }
     for endpoint, method, path in concrete_paths(admin_app):
         rule = rule_for(admin_app, endpoint)
@@ -206,6 +216,15 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "reader.index",
         "reader.view",
         "reader.image",
+        "library.home",
+        "library.search",
+        "library.article",
+        "whitelist.index",
+        "whitelist.show",
+        "whitelist.try_url",
+        "whitelist.visits",
+        "whitelist.requests",
+        "whitelist.libraries",
         # commissary (issue 4)
         "shop.index",
         "shop.cart",
@@ -234,6 +253,12 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "terminals.unlock",
         "terminals.certificate",
         "reader.ask",
+        "whitelist.approve",
+        "whitelist.close",
+        "whitelist.expiry",
+        "whitelist.decline",
+        "whitelist.add_library",
+        "whitelist.library_state",
         # commissary (issue 4)
         "shop.add",
         "shop.update",

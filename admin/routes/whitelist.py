@@ -60,7 +60,7 @@ def _scoped(staff: Staff, stmt: Any, column: Any, *, national: bool) -> Any:
 
 
 def _refusals_today(staff: Staff) -> int | None:
-    if not can(staff, Perm.WHITELIST_VIEW):
+    if not (can(staff, Perm.WHITELIST_VIEW) and can(staff, Perm.AUDIT_READ)):
         return None
     since = now() - dt.timedelta(hours=24)
     stmt = select(func.count(WhitelistVisit.id)).where(
@@ -397,7 +397,8 @@ def try_url() -> ResponseReturnValue:
 
 
 @bp.get("/visits")
-@access.staff(Perm.WHITELIST_VIEW)
+# What inmates read is for security staff and auditors, not for everyone who proposes rules.
+@access.staff(Perm.WHITELIST_VIEW, Perm.AUDIT_READ)
 def visits() -> str:
     """Visits and refusals in scope, newest first, with refusal counts for the last 24 hours."""
     staff = me()
@@ -453,7 +454,8 @@ def _requests_page(
     stmt = _scoped(staff, stmt, SiteRequest.facility_id, national=False)
     page = paginate(db(), stmt)
     refusals: dict[int, list[WhitelistVisit]] = {r.id: [] for r in page.items}
-    if page.items:
+    show_refusals = can(staff, Perm.AUDIT_READ)
+    if page.items and show_refusals:
         # One query for the whole page: the inmate's refusals of the same host (or URL)
         # in the 30 days before the request.
         conditions = []
@@ -489,6 +491,7 @@ def _requests_page(
         "whitelist/requests.html",
         page=page,
         refusals=refusals,
+        show_refusals=show_refusals,
         form=form or DeclineForm(),
         error=error,
         may_propose=can(staff, Perm.WHITELIST_PROPOSE),
