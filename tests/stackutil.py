@@ -324,7 +324,8 @@ class Stack:
             proc = self.procs.pop(name)
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    # SIGINT: gunicorn's quick shutdown; nothing here needs to drain.
+                    os.killpg(proc.pid, signal.SIGINT)
                     proc.wait(timeout=10)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     os.killpg(proc.pid, signal.SIGKILL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
@@ -300,6 +301,11 @@ def test_a_session_stays_valid_while_requests_alternate_between_the_servers(
     after = {n: stack.access_log(n).count('"path": "/account/"') for n in ("kiosk-a", "kiosk-b")}
     assert after["kiosk-a"] > before["kiosk-a"], "server A served some"
     assert after["kiosk-b"] > before["kiosk-b"], "server B served some"
+    lines = [line for line in stack.access_log("kiosk-a").splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert {"client", "path", "status", "ms", "request_id"} <= set(records[-1])
+    assert all("?" not in r["path"] for r in records)
+    assert all(r["request_id"] for r in records), "nginx's request id reaches the app log"
 
 
 def test_a_rate_limit_counts_across_both_servers(stack: Stack) -> None:
@@ -518,6 +524,19 @@ def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
         assert sign_in(tablet, world).status == 302
         assert tablet.get("/").status == 200
 
+        # Load from other clients all along: they see pages or the 503 page, nothing else.
+        seen: list[int] = []
+        stop_load = threading.Event()
+
+        def load() -> None:
+            while not stop_load.is_set():
+                try:
+                    seen.append(running.tablet(tablet.cert).get("/sign-in").status)
+                except OSError:
+                    seen.append(0)
+
+        loader = threading.Thread(target=load)
+        loader.start()
         proxy.stop_database()  # every open connection dies, new ones are refused
         down = [tablet.get("/") for _ in range(4)]
         for reply in down:
@@ -533,6 +552,10 @@ def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
         assert reply.status == 200, "recovered without restarting an app server"
         assert "Inmate 1" in reply.text, "the session survived the outage"
         assert running.procs["kiosk-a"].poll() is None
+        stop_load.set()
+        loader.join(timeout=30)
+        assert seen
+        assert set(seen) <= {200, 302, 503}, f"only pages or the friendly 503: {set(seen)}"
     finally:
         running.stop()
         proxy.close()
