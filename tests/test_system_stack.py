@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
-from stackutil import NGINX, Browser, Reply, Stack
+from stackutil import NGINX, Browser, Reply, Stack, free_port
 
 from kiosk.cli import main
 
@@ -125,6 +125,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     database = f"sqlite:///{root / 'kiosk.sqlite3'}"
     upgrade(database)
     running = Stack(root, database, REDIS_URL if redis_available() else None)
+    # Its own keys in the shared Redis: other runs on this machine never share its counters.
     running.redis_prefix = f"test-{uuid.uuid4().hex[:12]}"
     try:
         # Generous at nginx here, so the app's own limits can be seen; a test narrows it.
@@ -559,3 +560,34 @@ def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
     finally:
         running.stop()
         proxy.close()
+
+
+def test_make_stack_serves_a_signed_in_inmate_page_through_nginx(tmp_path: Path) -> None:
+    """`kiosk stack --check` (what `make stack` runs, then stops): SQLite here, for speed."""
+    if NGINX is None:
+        _missing(MISSING_NGINX)
+    ports = [free_port() for _ in range(6)]
+    result = CliRunner().invoke(
+        main,
+        [
+            "stack",
+            "--check",
+            "--dir",
+            str(tmp_path / "stack"),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'stack.sqlite3'}",
+            "--redis-url",
+            f"redis://127.0.0.1:{ports[5]}/0",
+            "--inmate-port",
+            str(ports[0]),
+            "--staff-port",
+            str(ports[1]),
+            "--first-app-port",
+            str(ports[2]),
+        ],
+        env={"KIOSK_ARGON2_TIME_COST": "1", "KIOSK_ARGON2_MEMORY_KIB": "64"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "an inmate signed in through nginx" in result.output
+    assert "passphrase" in result.output
+    assert (tmp_path / "stack" / "pki" / "crl.pem").exists()
