@@ -200,6 +200,9 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "requests.index",
         "requests.choose",
         "requests.show",
+        "requests.print_reply",
+        "request_types.index",
+        "request_types.figures",
         "static",
         "assets.static",
     }
@@ -224,6 +227,12 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "terminals.certificate",
         "requests.add_info",
         "requests.withdraw",
+        "requests.reply",
+        "requests.note",
+        "requests.change_status",
+        "requests.forward",
+        "requests.appointment",
+        "requests.name_staff",
     }
     for app in (kiosk_app, admin_app):
         for rule in app.url_map.iter_rules():

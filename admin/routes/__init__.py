@@ -14,10 +14,14 @@ def register_blueprints(app: Flask) -> None:
         dashboard,
         inmates,
         places,
+        request_types,
+        requests,
         staff,
         system,
         terminals,
     )
 
     for module in (system, auth, dashboard, account, staff, inmates, terminals, places, audit):
+        app.register_blueprint(module.bp)
+    for module in (requests, request_types):  # requests (issue 5)
         app.register_blueprint(module.bp)

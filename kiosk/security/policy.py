@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from kiosk.errors import DomainError, NotFound
 from kiosk.models import (
@@ -20,6 +21,7 @@ from kiosk.models import (
     Facility,
     Inmate,
     InmateRequest,
+    RequestNamedStaff,
     Role,
     Staff,
     Terminal,
@@ -206,6 +208,28 @@ def staff_may_see_request(actor: Staff, req: InmateRequest) -> bool:
     if req.escalated_to_id == actor.id:
         return True
     return req.group_role in roles and in_scope(actor, req.group_facility_id)
+
+
+def visible_requests_clause(actor: Staff) -> ColumnElement[bool]:
+    """The same rule as ``staff_may_see_request``, as a WHERE clause for queues and lists."""
+    if Perm.REQUEST_HANDLE not in permissions_of(actor):
+        return false()
+    roles = sorted(actor.roles, key=lambda r: r.value)
+    group: ColumnElement[bool] = InmateRequest.group_role.in_(roles)
+    if not actor.all_facilities:
+        group = and_(group, InmateRequest.group_facility_id.in_(sorted(actor.facility_ids)))
+    clause = or_(group, InmateRequest.escalated_to_id == actor.id)
+    if Role.HEALTHCARE not in roles:
+        clause = and_(clause, InmateRequest.sensitivity != Sensitivity.HEALTH)
+    named = (
+        select(RequestNamedStaff.request_id)
+        .where(
+            RequestNamedStaff.request_id == InmateRequest.id,
+            RequestNamedStaff.staff_id == actor.id,
+        )
+        .exists()
+    )
+    return and_(clause, ~named)
 
 
 # --- end of requests ------------------------------------------------------------------
