@@ -11,6 +11,8 @@ def register_blueprints(app: Flask) -> None:
         account,
         audit,
         auth,
+        certificates,
+        courses,
         dashboard,
         inmates,
         places,
@@ -19,5 +21,17 @@ def register_blueprints(app: Flask) -> None:
         terminals,
     )
 
-    for module in (system, auth, dashboard, account, staff, inmates, terminals, places, audit):
+    for module in (
+        system,
+        auth,
+        dashboard,
+        account,
+        staff,
+        inmates,
+        terminals,
+        places,
+        audit,
+        courses,
+        certificates,
+    ):
         app.register_blueprint(module.bp)

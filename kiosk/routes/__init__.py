@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every portal blueprint."""
-    from kiosk.routes import account, auth, enrol, home, system
+    from kiosk.routes import account, auth, enrol, home, learning, system
 
-    for module in (system, enrol, auth, home, account):
+    for module in (system, enrol, auth, home, account, learning):
         app.register_blueprint(module.bp)

@@ -15,7 +15,18 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from kiosk.errors import DomainError, NotFound
-from kiosk.models import AuditEvent, Facility, Inmate, Role, Staff, Terminal, Unit
+from kiosk.models import (
+    AuditEvent,
+    Course,
+    Enrolment,
+    EnrolmentStatus,
+    Facility,
+    Inmate,
+    Role,
+    Staff,
+    Terminal,
+    Unit,
+)
 
 
 class Perm(enum.StrEnum):
@@ -188,6 +199,8 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
         return False
     if obj is None:
         return True
+    if isinstance(obj, Course):
+        return _may_touch_course(actor, perm, obj)
     if isinstance(actor, Inmate):
         owner = getattr(obj, "inmate_id", None)
         if isinstance(obj, Inmate):
@@ -198,6 +211,35 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
             return _staff_may_touch_staff(actor, obj)
         return in_scope(actor, _facility_of(obj))
     return False
+
+
+# --- Learning ---------------------------------------------------------------------
+# A course belongs to its home facility: teachers (COURSE_MANAGE) whose scope holds it
+# write it, enrol learners and mark their work. Learners see a course in the catalogue
+# only while it is published and offered at their facility, and study it (lessons,
+# media, quizzes, assignments) only with an active enrolment of their own.
+
+
+def _may_touch_course(actor: Any, perm: Perm, course: Course) -> bool:
+    if isinstance(actor, Staff):
+        return in_scope(actor, course.facility_id)
+    if isinstance(actor, Inmate):
+        return course.is_published and actor.facility_id in course.facility_ids
+    return False
+
+
+def may_study(inmate: Inmate, course: Course, enrolment: Enrolment | None) -> bool:
+    """May a learner open the lessons, media, quizzes and assignments of a course?"""
+    return (
+        can(inmate, Perm.PORTAL_USE, course)
+        and enrolment is not None
+        and enrolment.inmate_id == inmate.id
+        and enrolment.course_id == course.id
+        and enrolment.status is EnrolmentStatus.ACTIVE
+    )
+
+
+# --- End of learning -------------------------------------------------------------
 
 
 def require(actor: Any, perm: Perm, obj: Any = None) -> None:

@@ -30,7 +30,7 @@ from kiosk.models import (
 from kiosk.security import totp
 from kiosk.security.crypto import Vault
 from kiosk.security.passwords import SecretHasher
-from kiosk.services import audit, places, terminals
+from kiosk.services import audit, demo_learning, places, terminals
 from kiosk.services.audit import Actor
 
 DEMO_FLAG = "demo"
@@ -207,6 +207,7 @@ def load(
         code = terminals.issue_enrolment_code(
             session, actor=actor, terminal=first, now=now, code_hours=24
         )
+    demo_learning.load(session, now=now)  # courses, lessons, a quiz, learners (learning area)
     return DemoResult(
         enrolment_code=code, terminal_name=first.name, inmates=result_inmates, staff=staff_names
     )
