@@ -139,6 +139,7 @@ def test_staff_without_the_role_are_refused_everywhere(
         # id that does not exist answer 404, which the walk accepts anyway).
         "courses.index",
         "courses.new",
+        "courses.import_course",
         "certificates.check",
     }
     for endpoint, method, path in concrete_paths(admin_app):
@@ -218,6 +219,7 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "courses.learners",
         "courses.submission_file",
         "courses.progress",
+        "courses.export",
         "certificates.check",
         "certificates.show",
     }

@@ -7,6 +7,7 @@ course outside the teacher's facilities, or a part of another course, answers 40
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import (
@@ -16,6 +17,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -56,7 +58,7 @@ from kiosk.models import (
     Unit,
 )
 from kiosk.security.policy import Perm, facility_scope
-from kiosk.services import learning
+from kiosk.services import course_package, learning
 from kiosk.services import media as media_service
 from kiosk.services.inmates import normalize_booking
 from kiosk.web import access
@@ -1241,3 +1243,72 @@ def certificate(course_id: int, enrolment_id: int) -> ResponseReturnValue:
         return _to("courses.progress", course_id=course.id)
     flash(_("The certificate is issued."), "success")
     return _to("certificates.show", certificate_id=cert.id)
+
+
+# Export and import ------------------------------------------------------------------
+
+
+class ImportForm(BaseForm):
+    """A course package and the facility whose teachers will manage the course."""
+
+    file = FileField(_l("Course package (.zip)"))
+    home = SelectField(_l("Written at (its teachers manage it)"), coerce=int, validate_choice=True)
+
+
+@bp.get("/courses/<id:course_id>/export")
+@access.staff(Perm.COURSE_MANAGE)
+def export(course_id: int) -> ResponseReturnValue:
+    """The whole course (content, files, manifest) as one package file."""
+    course = _course(course_id)
+    package = course_package.export_course(
+        db(),
+        actor=actor(),
+        course=course,
+        instance_path=get_state().settings.instance_path,
+        now=now(),
+    )
+    slug = re.sub(r"[^a-z0-9]+", "-", course.title.lower()).strip("-")[:40] or "course"
+    return send_file(
+        package,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"course-{course.id}-{slug}.zip",
+    )
+
+
+@bp.route("/courses/import", methods=["GET", "POST"])
+@access.staff(Perm.COURSE_MANAGE)
+def import_course() -> ResponseReturnValue:
+    """Make a draft course from a package exported elsewhere."""
+    form = ImportForm()
+    form.home.choices = _home_choices()
+    status = 200
+    if request.method == "POST":
+        request.max_content_length = course_package.PACKAGE_MAX + media_service.MB
+        if form.validate():
+            upload = request.files.get("file")
+            if upload is None or not upload.filename:
+                form.file.errors = [_("Choose a file.")]
+                status = 422
+            else:
+                try:
+                    course = course_package.import_course(
+                        db(),
+                        actor=actor(),
+                        staff=me(),
+                        home_facility_id=form.home.data,
+                        stream=upload.stream,
+                        instance_path=get_state().settings.instance_path,
+                        now=now(),
+                    )
+                except (learning.LearningError, media_service.MediaError) as exc:
+                    form.file.errors = [exc.message]
+                    status = exc.status
+                else:
+                    flash(
+                        _("The course is imported as a draft. Check it, then publish."), "success"
+                    )
+                    return _to("courses.show", course_id=course.id)
+        else:
+            status = 422
+    return make_response(render_template("courses/import.html", form=form), status)
