@@ -22,11 +22,15 @@ from kiosk.models import (
     EnrolmentStatus,
     Facility,
     Inmate,
+    InmateRequest,
+    Product,
     Role,
     Staff,
     Terminal,
     Unit,
+    WhitelistRule,
 )
+from kiosk.models.requests import Sensitivity
 
 
 class Perm(enum.StrEnum):
@@ -190,6 +194,42 @@ def _staff_may_touch_staff(actor: Staff, target: Staff) -> bool:
     return bool(target.facility_ids) and target.facility_ids <= actor.facility_ids
 
 
+# --- commissary (issue 4) -----------------------------------------------------------
+
+
+def _inmate_may_buy(inmate: Inmate, product: Product) -> bool:
+    """An active product of the inmate's facility that no unit or inmate restriction forbids."""
+    if product.facility_id != inmate.facility_id or not product.active:
+        return False
+    return not any(
+        r.unit_id == inmate.unit_id or r.inmate_id == inmate.id for r in product.restrictions
+    )
+
+
+# --- end commissary ----------------------------------------------------------------
+
+
+# --- Requests (issue 5) -------------------------------------------------------------
+# A request is seen by its handling group (role + facility) and by the supervisor it was
+# escalated to; health requests only by healthcare staff; a complaint never by a staff
+# member it names. Nobody else, however senior: an administrator is no exception.
+
+
+def staff_may_see_request(actor: Staff, req: InmateRequest) -> bool:
+    """May this staff member open this request (and act on it)?"""
+    if actor.id in req.named_staff_ids:
+        return False
+    roles = actor.roles
+    if req.sensitivity is Sensitivity.HEALTH and Role.HEALTHCARE not in roles:
+        return False
+    if req.escalated_to_id == actor.id:
+        return True
+    return req.group_role in roles and in_scope(actor, req.group_facility_id)
+
+
+# --- end of requests ------------------------------------------------------------------
+
+
 def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
     """May ``actor`` do ``perm`` (to ``obj``, when given)?"""
     if perm not in permissions_of(actor):
@@ -199,6 +239,11 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
         return False
     if obj is None:
         return True
+    # --- commissary (issue 4) -------------------------------------------------------
+    if isinstance(actor, Inmate) and isinstance(obj, Product):
+        return _inmate_may_buy(actor, obj)
+    # --- end commissary ---------------------------------------------------------------
+    # --- learning (issue 6): see the learning block below ---------------------------
     if isinstance(obj, Course):
         return _may_touch_course(actor, perm, obj)
     if isinstance(actor, Inmate):
@@ -209,6 +254,18 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
     if isinstance(actor, Staff):
         if isinstance(obj, Staff):
             return _staff_may_touch_staff(actor, obj)
+        if isinstance(obj, InmateRequest):  # requests (issue 5)
+            return perm is Perm.REQUEST_HANDLE and staff_may_see_request(actor, obj)
+        # --- whitelist (issue 7) ------------------------------------------------------
+        # Two people: nobody approves (or extends) a rule they proposed themselves.
+        if (
+            perm is Perm.WHITELIST_APPROVE
+            and isinstance(obj, WhitelistRule)
+            and obj.proposed_by_id == actor.id
+        ):
+            return False
+        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False
 

@@ -1,7 +1,7 @@
 """Learning: courses, modules, lessons, media, enrolments, progress, quizzes, assignments, certificates.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-04 14:18:33.990180
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import kiosk.db
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
