@@ -39,10 +39,36 @@ test: $(STAMP) test-deps ## Run the whole test suite (on PostgreSQL when KIOSK_T
 test-pg: ## Run the whole test suite against the local PostgreSQL
 	KIOSK_TEST_DATABASE_URL=$(PG_URL) $(MAKE) test
 
+BENCH_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/kiosk_bench
+
+.PHONY: bench-deps
+bench-deps: ## Install Debian's wrk (and nginx) for the benchmark
+	@scripts/install-bench-deps
+
+.PHONY: bench
+bench: $(STAMP) bench-deps ## Benchmark on SQLite and PostgreSQL (~10 min; BENCH_DURATION, BENCH_SCALE, ... in bench/README.md)
+	@createdb -h 127.0.0.1 -U postgres kiosk_bench 2>/dev/null || true
+	BENCH_PG_URL=$(BENCH_PG_URL) $(BIN)/python -m bench
+
+.PHONY: bench-sqlite
+bench-sqlite: $(STAMP) bench-deps ## Benchmark on SQLite only
+	BENCH_DATABASES=sqlite $(BIN)/python -m bench
+
+.PHONY: bench-pg
+bench-pg: $(STAMP) bench-deps ## Benchmark on PostgreSQL only (database kiosk_bench, or BENCH_PG_URL)
+	@createdb -h 127.0.0.1 -U postgres kiosk_bench 2>/dev/null || true
+	BENCH_DATABASES=postgresql BENCH_PG_URL=$(BENCH_PG_URL) $(BIN)/python -m bench
+
+.PHONY: bench-quick
+bench-quick: $(STAMP) bench-deps ## A one-minute benchmark on little data, to try the harness
+	BENCH_DATABASES=sqlite BENCH_SCALE=0.05 BENCH_DURATION=3 BENCH_WARMUP=1 \
+		BENCH_TERMINAL_DURATION=5 BENCH_TERMINAL_TARGET=200 BENCH_TERMINAL_STEPS=2 \
+		$(BIN)/python -m bench
+
 .PHONY: lint
 lint: $(STAMP) ## ruff (with security rules), ruff format, mypy --strict, translation completeness
-	$(BIN)/ruff check kiosk admin tests scripts
-	$(BIN)/ruff format --check kiosk admin tests scripts
+	$(BIN)/ruff check kiosk admin bench tests scripts
+	$(BIN)/ruff format --check kiosk admin bench tests scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/catalog.py check
 
@@ -58,8 +84,8 @@ translations: $(STAMP) ## Extract texts, update every catalog, compile, and list
 
 .PHONY: format
 format: $(STAMP) ## Format and auto-fix the code
-	$(BIN)/ruff check --fix kiosk admin tests scripts
-	$(BIN)/ruff format kiosk admin tests scripts
+	$(BIN)/ruff check --fix kiosk admin bench tests scripts
+	$(BIN)/ruff format kiosk admin bench tests scripts
 
 .PHONY: clean
 clean: ## Remove the virtual environment, caches and test output (never the instance folder)

@@ -11,6 +11,8 @@ def register_blueprints(app: Flask) -> None:
         account,
         audit,
         auth,
+        certificates,
+        courses,
         dashboard,
         inmates,
         places,
@@ -21,7 +23,19 @@ def register_blueprints(app: Flask) -> None:
         terminals,
     )
 
-    for module in (system, auth, dashboard, account, staff, inmates, terminals, places, audit):
+    for module in (
+        system,
+        auth,
+        dashboard,
+        account,
+        staff,
+        inmates,
+        terminals,
+        places,
+        audit,
+        courses,
+        certificates,
+    ):
         app.register_blueprint(module.bp)
     for module in (requests, request_types):  # requests (issue 5)
         app.register_blueprint(module.bp)

@@ -1,0 +1,430 @@
+"""One benchmark run on one database: data, sessions, servers, load, figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench import data as datagen
+from bench import orders as order_bench
+from bench import pages as page_registry
+from bench import reference, servers, sessions, terminals, wrk
+from bench.config import ROOT, BenchConfig
+from bench.data import Generated
+from bench.pages import Page
+from bench.queries import measure
+from bench.sessions import Client
+from kiosk.config import Secrets, Settings, load_or_create_secrets
+from kiosk.migrate import upgrade
+from kiosk.security.crypto import Vault
+from kiosk.security.passwords import SecretHasher
+
+Log = Callable[[str], None]
+_ASSET = re.compile(r'(?:href|src)="([^"]+)"')
+
+
+@dataclass
+class Prepared:
+    """A database ready for load: its URL, settings, data and sessions."""
+
+    kind: str
+    url: str
+    settings: Settings
+    secrets: Secrets
+    data: Generated
+    clients: list[Client]
+    tables: set[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def database_url(config: BenchConfig, kind: str) -> str:
+    """The URL of the benchmark database of this kind."""
+    if kind == "sqlite":
+        return f"sqlite:///{config.workdir / 'sqlite' / 'kiosk.sqlite3'}"
+    if kind == "postgresql":
+        return config.pg_url
+    raise ValueError(f"unknown database {kind!r}: use sqlite or postgresql")
+
+
+def reset_database(url: str) -> None:
+    """An empty database: a new SQLite file, or PostgreSQL's public schema dropped."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return
+    if parsed.database in ("test", None):
+        raise ValueError("the benchmark never touches the test database; set BENCH_PG_URL")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def settings_for(config: BenchConfig, kind: str, url: str) -> Settings:
+    """The apps' settings on the benchmark database (production defaults otherwise)."""
+    return Settings.from_env(
+        environ={},
+        instance_path=config.workdir / f"instance-{kind}",
+        database_url=url,
+    )
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment that makes gunicorn's apps use the benchmark database."""
+    return {
+        "KIOSK_INSTANCE_PATH": str(settings.instance_path),
+        "KIOSK_DATABASE_URL": settings.database_url,
+        "KIOSK_LOG_LEVEL": "warning",
+    }
+
+
+def prepare(config: BenchConfig, kind: str, log: Log) -> Prepared:
+    """Migrate an empty database, fill it, and sign in a session per simulated terminal."""
+    url = database_url(config, kind)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    reset_database(url)
+    upgrade(url)
+    timings["migrate_s"] = time.perf_counter() - started
+    settings = settings_for(config, kind, url)
+    secrets = load_or_create_secrets(settings.instance_path, {})
+    # Cheap hashing for the one PIN and password the generator stores: it never signs in.
+    hasher = SecretHasher(time_cost=1, memory_kib=64, parallelism=1, pin_pepper=secrets.pin_pepper)
+    engine = create_engine(url)
+    started = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    generated = datagen.generate(
+        engine,
+        config.scale,
+        hasher=hasher,
+        vault=Vault(secrets.data_key),
+        now=now,
+        seed=config.seed,
+        log=log,
+    )
+    timings["generate_s"] = time.perf_counter() - started
+    staff_ids = pick_staff(generated)
+    started = time.perf_counter()
+    clients = sessions.create_sessions(
+        engine, secrets, now=now, terminals=generated.terminals, staff=staff_ids
+    )
+    timings["sessions_s"] = time.perf_counter() - started
+    tables = datagen.existing_tables(engine)
+    engine.dispose()
+    log(f"{kind}: {len(clients)} sessions; data {generated.counts}")
+    return Prepared(kind, url, settings, secrets, generated, clients, tables, timings)
+
+
+def pick_staff(generated: Generated, per_role: int = 5) -> list[int]:
+    """A few staff members of every role get a session."""
+    chosen: list[int] = []
+    seen: dict[str, int] = {}
+    for staff_id in generated.staff:
+        role = generated.staff_roles[staff_id]
+        if seen.get(role, 0) < per_role:
+            chosen.append(staff_id)
+            seen[role] = seen.get(role, 0) + 1
+    return chosen
+
+
+def selected_pages(config: BenchConfig) -> list[Page]:
+    """The pages this run measures (``BENCH_PAGES``, default all)."""
+    if "all" in config.pages:
+        return list(page_registry.PAGES)
+    return [p for p in page_registry.PAGES if p.name in config.pages]
+
+
+def in_process_checks(prep: Prepared, pages: list[Page], log: Log) -> dict[str, dict[str, Any]]:
+    """Statements per request, status and size of each page, through the test client."""
+    from admin import create_app as create_admin
+    from kiosk import create_app as create_kiosk
+
+    apps: dict[str, Flask] = {
+        "kiosk": create_kiosk(prep.settings),
+        "admin": create_admin(prep.settings),
+    }
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        for page in pages:
+            if not page.available(prep.tables):
+                continue
+            clients = page_registry.clients_for(page, prep.clients, prep.data)
+            if not clients:
+                found[page.name] = {"error": "no session for this page"}
+                continue
+            counts = [measure(apps[page.app], c, page, prep.data) for c in clients[:3]]
+            found[page.name] = {
+                "queries": max(c.queries for c in counts),
+                "statements": max(len(c.statements) for c in counts),
+                "status": counts[0].status,
+                "bytes": counts[0].size,
+                "ok": all(c.status in page.expect for c in counts),
+            }
+        found["_home_total"] = home_weight(apps["kiosk"], prep.clients[0])
+    finally:
+        for app in apps.values():
+            app.extensions["kiosk"].database.dispose()
+    log(f"{prep.kind}: statements per page { ({k: v.get('queries') for k, v in found.items()}) }")
+    return found
+
+
+def home_weight(app: Flask, client: Client) -> dict[str, Any]:
+    """The inmate home page with everything it loads: total bytes, and any outside URL."""
+    test_client = app.test_client()
+    for name, value in client.cookies.items():
+        test_client.set_cookie(name, value)
+    page = test_client.get("/")
+    html = page.get_data(as_text=True)
+    total = len(page.get_data())
+    outside: list[str] = []
+    assets: list[str] = []
+    for url in sorted(set(_ASSET.findall(html))):
+        if url.startswith(("http:", "https:", "//")):
+            outside.append(url)
+            continue
+        if (
+            not url.startswith("/static/")
+            and "/static/" not in url
+            and not url.endswith((".css", ".svg", ".png", ".ico", ".js", ".woff2"))
+        ):
+            continue
+        asset = test_client.get(url.replace("&amp;", "&"))
+        assets.append(url)
+        total += len(asset.get_data())
+    return {
+        "bytes": total,
+        "html_bytes": len(page.get_data()),
+        "assets": assets,
+        "outside": outside,
+    }
+
+
+def _requests_for(page: Page, prep: Prepared, limit: int = 2000) -> list[wrk.Prepared]:
+    clients = page_registry.clients_for(page, prep.clients, prep.data)[:limit]
+    return [
+        wrk.Prepared(
+            method=page.method,
+            path=page.path_for(c, prep.data),
+            cookie=c.cookie_header,
+            form=tuple(page.form_for(c, prep.data).items()) if page.method == "POST" else (),
+        )
+        for c in clients
+    ]
+
+
+def load(
+    config: BenchConfig,
+    server: servers.Server,
+    prepared: list[wrk.Prepared],
+    expect: tuple[int, ...],
+    connections: int | None = None,
+    duration: float | None = None,
+) -> wrk.WrkResult:
+    """Warm up, then measure one page with wrk."""
+    conns = connections or config.connections
+    if config.warmup > 0:
+        wrk.run(
+            server.url,
+            prepared,
+            expect=expect,
+            duration=config.warmup,
+            connections=conns,
+            threads=config.wrk_threads,
+            workdir=config.workdir,
+        )
+    return wrk.run(
+        server.url,
+        prepared,
+        expect=expect,
+        duration=duration or config.duration,
+        connections=conns,
+        threads=config.wrk_threads,
+        workdir=config.workdir,
+    )
+
+
+def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
+    """The whole benchmark on one database; returns its figures."""
+    result: dict[str, Any] = {"database": kind}
+    prep = prepare(config, kind, log)
+    result["data"] = {"counts": prep.data.counts, "areas": prep.data.areas, **prep.timings}
+    pages = selected_pages(config)
+    result["not_measured"] = [
+        {"page": p.name, "reason": f"needs tables {', '.join(p.needs)} (area not on main yet)"}
+        for p in pages
+        if not p.available(prep.tables)
+    ]
+    pages = [p for p in pages if p.available(prep.tables)]
+    result["in_process"] = in_process_checks(prep, pages, log)
+
+    reference.setup(prep.url)
+    logdir = config.workdir / f"logs-{kind}"
+    logdir.mkdir(parents=True, exist_ok=True)
+    env = env_for(prep.settings)
+    started: list[servers.Server] = []
+    try:
+        kiosk_srv = servers.start_gunicorn(
+            "kiosk",
+            "kiosk:create_app()",
+            conf=ROOT / "kiosk/gunicorn.conf.py",
+            env=env,
+            logdir=logdir,
+        )
+        started.append(kiosk_srv)
+        admin_srv = servers.start_gunicorn(
+            "admin",
+            "admin:create_app()",
+            conf=ROOT / "admin/gunicorn.conf.py",
+            env=env,
+            logdir=logdir,
+        )
+        started.append(admin_srv)
+        ref_srv = servers.start_gunicorn(
+            "reference",
+            "bench.reference:create_app()",
+            conf=ROOT / "kiosk/gunicorn.conf.py",
+            env={**env, reference.DATABASE_ENV: prep.url},
+            logdir=logdir,
+        )
+        started.append(ref_srv)
+        nginx_srv = None
+        if "nginx" not in config.skip:
+            nginx_srv = servers.start_nginx_static(config.workdir)
+            if nginx_srv:
+                started.append(nginx_srv)
+        by_app = {"kiosk": kiosk_srv, "admin": admin_srv}
+
+        # References.
+        refs: dict[str, Any] = {}
+        ref_app = reference.create_app(prep.url)
+        cookie_name, cookie_value = reference.session_cookie(ref_app, 1)
+        ref_app.extensions["bench_ref_engine"].dispose()
+        ref_requests = [
+            wrk.Prepared(
+                "GET", "/items", f"{cookie_name}={reference.session_cookie(ref_app, u)[1]}"
+            )
+            for u in range(1, 101)
+        ]
+        del cookie_value
+        figures = load(config, ref_srv, ref_requests, (200,))
+        refs["flask"] = figures.as_dict()
+        log(f"{kind}: reference bare Flask: {figures.rps:.0f} req/s, p99 {figures.p99_ms:.1f} ms")
+        if nginx_srv is not None:
+            figures = load(config, nginx_srv, [wrk.Prepared("GET", "/static.html")], (200,))
+            refs["nginx"] = figures.as_dict()
+            log(f"{kind}: reference nginx static: {figures.rps:.0f} req/s")
+        result["references"] = refs
+
+        # Pages.
+        measured: list[dict[str, Any]] = []
+        for page in pages:
+            sessions.refresh_sessions(
+                create_engine(prep.url), prep.clients, dt.datetime.now(dt.UTC)
+            )
+            prepared = _requests_for(page, prep)
+            if not prepared:
+                continue
+            figures = load(config, by_app[page.app], prepared, page.expect)
+            row: dict[str, Any] = {
+                "page": page.name,
+                "app": page.app,
+                "method": page.method,
+                "inmate_page": page.inmate,
+                **figures.as_dict(),
+                "queries": result["in_process"].get(page.name, {}).get("queries"),
+            }
+            flask_rps = refs.get("flask", {}).get("rps")
+            nginx_rps = refs.get("nginx", {}).get("rps")
+            row["ratio_flask"] = round(figures.rps / flask_rps, 3) if flask_rps else None
+            row["ratio_nginx"] = round(figures.rps / nginx_rps, 4) if nginx_rps else None
+            measured.append(row)
+            log(
+                f"{kind}: {page.name}: {figures.rps:.0f} req/s, p99 {figures.p99_ms:.1f} ms, "
+                f"errors {figures.errors}, ratio to Flask {row['ratio_flask']}"
+            )
+        result["pages"] = measured
+
+        # Orders (once the commissary exists).
+        if "orders" not in config.skip:
+            result["orders"] = order_bench.run(config, prep, kiosk_srv, log)
+
+        # Terminal model.
+        if "terminals" not in config.skip:
+            result["terminals"] = terminal_model(config, prep, kiosk_srv, pages, log)
+
+        for srv in started:
+            srv.sample()
+        result["memory"] = {
+            srv.name: {
+                "peak_worker_mb": round(srv.peak_worker_kib / 1024, 1),
+                "workers_seen": len(srv.peak_by_pid),
+            }
+            for srv in started
+        }
+    finally:
+        for srv in started:
+            srv.stop()
+    return result
+
+
+def terminal_model(
+    config: BenchConfig, prep: Prepared, server: servers.Server, pages: list[Page], log: Log
+) -> dict[str, Any]:
+    """The largest N terminals at one view per period with p99 under the limit."""
+    kiosk_clients = [c for c in prep.clients if c.app == "kiosk"]
+    mix = [p for p in pages if p.mix > 0 and p.app == "kiosk"]
+    engine = create_engine(prep.url)
+
+    def run_probe(n: int) -> terminals.Probe:
+        sessions.refresh_sessions(engine, kiosk_clients, dt.datetime.now(dt.UTC))
+        time.sleep(1.0)
+        return terminals.probe(
+            server.port,
+            n,
+            clients=kiosk_clients,
+            pages=mix,
+            data=prep.data,
+            period=config.terminal_period,
+            duration=config.terminal_duration,
+            seed=n,
+        )
+
+    best, probes = terminals.largest(
+        run_probe,
+        target=config.terminal_target,
+        minimum=config.terminal_min,
+        maximum=min(config.terminal_max, len(kiosk_clients)),
+        steps=config.terminal_steps,
+        p99_limit_ms=config.p99_limit_ms,
+        log=lambda m: log(f"{prep.kind}: {m}"),
+    )
+    engine.dispose()
+    return {
+        "largest_n": best,
+        "period_s": config.terminal_period,
+        "p99_limit_ms": config.p99_limit_ms,
+        "mix": {p.name: p.mix for p in mix},
+        "probes": [p.as_dict() for p in probes],
+        "target_n": config.terminal_target,
+        "target_met": best is not None and best >= config.terminal_target,
+    }
+
+
+def clean_workdir(config: BenchConfig) -> None:
+    """Remove what earlier runs left in the work folder (never the results)."""
+    if config.workdir.exists() and config.workdir != ROOT:
+        shutil.rmtree(config.workdir / "sqlite", ignore_errors=True)

@@ -1,0 +1,213 @@
+"""The servers under test: gunicorn with each app's own settings, and nginx.
+
+Each server is a child process on loopback; ``Server.stop()`` ends exactly that
+process (and gunicorn ends its workers). A sampler thread reads the resident
+memory of every worker from ``/proc`` while the load runs, because gunicorn
+recycles workers (``max_requests``) and a dead worker's peak would be lost.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.config import ROOT
+
+STATIC_SIZE = 8 * 1024
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until something accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+            found.extend(int(x) for x in text.split())
+    except OSError:
+        return found
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+@dataclass
+class Server:
+    """One running server process."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    peak_worker_kib: int = 0
+    peak_by_pid: dict[int, int] = field(default_factory=dict)
+    _sampler: threading.Thread | None = None
+    _stop_sampling: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        """The base URL on loopback."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def workers(self) -> list[int]:
+        """The worker processes' ids."""
+        return _children(self.proc.pid)
+
+    def sample(self) -> None:
+        """Record the workers' resident memory now."""
+        for pid in self.workers():
+            kib = _rss_kib(pid)
+            if kib > self.peak_by_pid.get(pid, 0):
+                self.peak_by_pid[pid] = kib
+            self.peak_worker_kib = max(self.peak_worker_kib, kib)
+
+    def start_sampling(self, every: float = 0.5) -> None:
+        """Sample memory in the background until ``stop``."""
+
+        def run() -> None:
+            while not self._stop_sampling.wait(every):
+                self.sample()
+
+        self._sampler = threading.Thread(target=run, daemon=True, name=f"rss-{self.name}")
+        self._sampler.start()
+
+    def stop(self) -> None:
+        """Stop this server (graceful first) and the sampler."""
+        self._stop_sampling.set()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_gunicorn(
+    name: str,
+    app_spec: str,
+    *,
+    conf: Path,
+    env: Mapping[str, str],
+    logdir: Path,
+    port: int | None = None,
+) -> Server:
+    """gunicorn with ``conf`` (an app's gunicorn.conf.py) serving ``app_spec`` on loopback."""
+    port = port or free_port()
+    log_path = logdir / f"{name}.log"
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [gunicorn, "-c", str(conf), "-b", f"127.0.0.1:{port}", app_spec],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(name=name, port=port, proc=proc, log_path=log_path)
+    try:
+        wait_for_port(port, proc=proc)
+    except RuntimeError:
+        server.stop()
+        raise RuntimeError(f"{name} did not start; see {log_path}") from None
+    server.start_sampling()
+    return server
+
+
+def nginx_binary() -> str | None:
+    """nginx's path, or None when it is not installed."""
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp-body;
+    proxy_temp_path {prefix}/tmp-proxy;
+    fastcgi_temp_path {prefix}/tmp-fastcgi;
+    uwsgi_temp_path {prefix}/tmp-uwsgi;
+    scgi_temp_path {prefix}/tmp-scgi;
+    keepalive_timeout 5;
+    server {{
+        listen 127.0.0.1:{port};
+        root {prefix}/www;
+        location / {{ default_type text/html; }}
+    }}
+}}
+"""
+
+
+def start_nginx_static(workdir: Path, port: int | None = None) -> Server | None:
+    """Reference 2: nginx serving a static 8 KB file at ``/static.html``."""
+    binary = nginx_binary()
+    if binary is None:
+        return None
+    port = port or free_port()
+    prefix = workdir / "nginx"
+    (prefix / "www").mkdir(parents=True, exist_ok=True)
+    line = "<p>" + "Static reference page of the benchmark. " * 2 + "</p>\n"
+    body = ("<!doctype html><html><head><title>static</title></head><body>\n" + line * 200)[
+        : STATIC_SIZE - len("</body></html>\n")
+    ] + "</body></html>\n"
+    (prefix / "www" / "static.html").write_text(body)
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port))
+    log_path = prefix / "stdout.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [binary, "-p", str(prefix), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+    server = Server(name="nginx", port=port, proc=proc, log_path=log_path)
+    try:
+        wait_for_port(port, proc=proc)
+    except RuntimeError:
+        server.stop()
+        return None
+    server.start_sampling()
+    return server

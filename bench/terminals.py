@@ -1,0 +1,236 @@
+"""The terminal model: N terminals, each with its own session, a page every T seconds.
+
+Open loop, as real terminals behave: every terminal views its next page on its
+own schedule whether or not the server kept up, so a slow server meets a
+growing queue instead of a politely waiting client. Latency is counted from the
+moment the view was due, not from when the client managed to send it, so a
+client that falls behind cannot hide the server's delay. Each view opens its own
+connection (a terminal that looks every 10 s outlives gunicorn's 5 s keep-alive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from bench.pages import Page, PageData
+from bench.sessions import Client
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One run of the model at one N."""
+
+    terminals: int
+    period: float
+    seconds: float
+    views: int
+    errors: int
+    first_error: str
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    rps: float
+    client_lag_ms: float
+
+    def ok(self, p99_limit_ms: float) -> bool:
+        """No errors and p99 under the limit."""
+        return self.errors == 0 and self.views > 0 and self.p99_ms < p99_limit_ms
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        """JSON-able figures."""
+        return {
+            "terminals": self.terminals,
+            "period_s": self.period,
+            "seconds": round(self.seconds, 1),
+            "views": self.views,
+            "rps": round(self.rps, 1),
+            "errors": self.errors,
+            "first_error": self.first_error,
+            "p50_ms": round(self.p50_ms, 1),
+            "p95_ms": round(self.p95_ms, 1),
+            "p99_ms": round(self.p99_ms, 1),
+            "max_ms": round(self.max_ms, 1),
+            "client_lag_ms": round(self.client_lag_ms, 1),
+        }
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The ``pct`` percentile (nearest rank) of ``values``."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def raw_request(host: str, page: Page, client: Client, data: PageData) -> bytes:
+    """The HTTP/1.1 request bytes of one page view."""
+    path = page.path_for(client, data)
+    lines = [
+        f"{page.method} {path} HTTP/1.1",
+        f"Host: {host}",
+        "User-Agent: bench-terminal",
+        "Accept: text/html",
+        "Connection: close",
+        f"Cookie: {client.cookie_header}",
+    ]
+    body = b""
+    if page.method == "POST":
+        body = urlencode(page.form_for(client, data)).encode()
+        lines.append("Content-Type: application/x-www-form-urlencoded")
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _view(port: int, request: bytes, timeout: float) -> int:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    try:
+        writer.write(request)
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout)
+        parts = status_line.split()
+        status = int(parts[1]) if len(parts) > 1 else 0
+        await asyncio.wait_for(reader.read(), timeout)  # to the end: Connection: close
+        return status
+    finally:
+        writer.close()
+
+
+async def _run(
+    port: int,
+    schedule: list[tuple[float, bytes, tuple[int, ...]]],
+    timeout: float,
+) -> tuple[list[float], list[str], float, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lags: list[float] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.2
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(due: float, request: bytes, expect: tuple[int, ...]) -> None:
+        lags.append(loop.time() - due)
+        try:
+            status = await _view(port, request, timeout)
+        except (OSError, TimeoutError) as exc:
+            errors.append(type(exc).__name__)
+            return
+        latencies.append((loop.time() - due) * 1000)
+        if status not in expect:
+            errors.append(f"status {status}")
+
+    for offset, request, expect in schedule:
+        due = start + offset
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due, request, expect)))
+    if tasks:
+        await asyncio.gather(*tasks)
+    elapsed = loop.time() - start
+    lag = max(lags) * 1000 if lags else 0.0
+    return latencies, errors, elapsed, lag
+
+
+def probe(
+    port: int,
+    terminals: int,
+    *,
+    clients: Sequence[Client],
+    pages: Sequence[Page],
+    data: PageData,
+    period: float,
+    duration: float,
+    seed: int = 1,
+    timeout: float = 10.0,
+    host: str = "127.0.0.1",
+) -> Probe:
+    """``terminals`` terminals for ``duration`` seconds, each viewing a page every ``period``."""
+    rng = random.Random(seed)
+    mix = [p for p in pages if p.mix > 0]
+    weights = [p.mix for p in mix]
+    cache: dict[tuple[int, str], bytes] = {}
+    schedule: list[tuple[float, bytes, tuple[int, ...]]] = []
+    for i in range(terminals):
+        client = clients[i % len(clients)]
+        t = rng.uniform(0, period)
+        while t < duration:
+            page = rng.choices(mix, weights)[0]
+            key = (i, page.name)
+            if key not in cache:
+                cache[key] = raw_request(host, page, client, data)
+            schedule.append((t, cache[key], page.expect))
+            t += period
+    schedule.sort(key=lambda item: item[0])
+    started = time.perf_counter()
+    latencies, errors, elapsed, lag = asyncio.run(_run(port, schedule, timeout))
+    seconds = max(elapsed, time.perf_counter() - started - 0.2, 1e-6)
+    return Probe(
+        terminals=terminals,
+        period=period,
+        seconds=seconds,
+        views=len(schedule),
+        errors=len(errors),
+        first_error=errors[0] if errors else "",
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
+        p99_ms=percentile(latencies, 99),
+        max_ms=max(latencies) if latencies else 0.0,
+        rps=len(schedule) / duration,
+        client_lag_ms=lag,
+    )
+
+
+def largest(
+    run_probe: Callable[[int], Probe],
+    *,
+    target: int,
+    minimum: int,
+    maximum: int,
+    steps: int,
+    p99_limit_ms: float,
+    log: Callable[[str], None] = lambda _m: None,
+) -> tuple[int | None, list[Probe]]:
+    """The largest N that passes, found by probing the target first and then bisecting.
+
+    Returns (largest passing N or None if even ``minimum`` failed, every probe).
+    """
+    probes: list[Probe] = []
+
+    def check(n: int) -> bool:
+        result = run_probe(n)
+        probes.append(result)
+        verdict = "ok" if result.ok(p99_limit_ms) else "too slow or errors"
+        log(
+            f"terminals: N={n}: p99 {result.p99_ms:.0f} ms, errors {result.errors}, "
+            f"{result.rps:.0f} views/s: {verdict}"
+        )
+        return result.ok(p99_limit_ms)
+
+    target = max(minimum, min(target, maximum))
+    best: int | None = None
+    if check(target):
+        best, lo, hi = target, target, maximum
+        if target < maximum and steps > 1:
+            steps -= 1
+            if check(maximum):
+                return maximum, probes
+            hi = maximum
+    else:
+        # Below the target: bisect down; None if no N passes.
+        lo, hi = minimum, target
+    for _ in range(steps - 1):
+        if hi - lo <= max(50, lo // 20):
+            break
+        mid = (lo + hi) // 2
+        if check(mid):
+            best, lo = mid, mid
+        else:
+            hi = mid
+    return best, probes

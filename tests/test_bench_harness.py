@@ -1,0 +1,212 @@
+"""The benchmark harness's pieces work (cheaply: no wrk run, no gunicorn, no big data).
+
+The benchmark itself is ``make bench``; it prints figures and never fails on a
+slow machine. These tests only make sure its parts still fit the product.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from bench import report, terminals, wrk
+from bench.config import BenchConfig, Scale
+from bench.data import Generated, generate
+from bench.pages import find
+from bench.queries import engine_of
+from bench.reference import create_app as create_reference
+from bench.reference import session_cookie, setup
+from bench.sessions import Client, create_sessions, refresh_sessions
+from kiosk.clock import FrozenClock
+from kiosk.models import Inmate
+
+TINY = Scale(facilities=1, units_per_facility=1, inmates=3, staff=9, terminals=3)
+
+
+def test_a_generated_session_opens_the_inmate_home_page_of_its_inmate(
+    kiosk_app: Flask, clock: FrozenClock
+) -> None:
+    state = kiosk_app.extensions["kiosk"]
+    engine = engine_of(kiosk_app)
+    data = generate(engine, TINY, hasher=state.hasher, vault=state.vault, now=clock.now())
+    assert data.counts["inmates"] == 3
+    assert len(data.terminals) == 3
+    clients = create_sessions(engine, state.secrets, now=clock.now(), terminals=data.terminals)
+    client = kiosk_app.test_client()
+    for name, value in clients[1].cookies.items():
+        client.set_cookie(name, value)
+    page = client.get("/")
+    assert page.status_code == 200
+    with engine.connect() as conn:
+        name = conn.scalar(select(Inmate.name).where(Inmate.id == clients[1].user_id))
+    assert name
+    assert name in page.get_data(as_text=True)
+
+
+def test_a_generated_csrf_token_is_accepted_and_an_ended_session_is_refreshed(
+    kiosk_app: Flask, clock: FrozenClock
+) -> None:
+    state = kiosk_app.extensions["kiosk"]
+    engine = engine_of(kiosk_app)
+    data = generate(engine, TINY, hasher=state.hasher, vault=state.vault, now=clock.now())
+    clients = create_sessions(engine, state.secrets, now=clock.now(), terminals=data.terminals)
+    who = clients[0]
+
+    def signed_in_client() -> FlaskClient:
+        client = kiosk_app.test_client()
+        for name, value in who.cookies.items():
+            client.set_cookie(name, value)
+        return client
+
+    # Sign-out is a POST with the session's CSRF token: it works, so the token is right.
+    signed_out = signed_in_client().post("/sign-out", data={"csrf_token": who.csrf})
+    assert signed_out.status_code in (302, 303)
+    assert signed_in_client().get("/").status_code == 302
+    refresh_sessions(engine, clients, clock.now())
+    assert signed_in_client().get("/").status_code == 200
+
+
+def test_the_reference_app_renders_about_8_kb_for_a_signed_in_user(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ref.sqlite3'}"
+    setup(url, users=3)
+    app = create_reference(url, secret_key="test")
+    client = app.test_client()
+    assert client.get("/items").status_code == 403
+    name, value = session_cookie(app, 2)
+    client.set_cookie(name, value)
+    page = client.get("/items")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Reference user 2" in html
+    assert html.count("<tr>") == 51  # the heading row and 50 items
+    assert 7 * 1024 <= len(page.get_data()) <= 10 * 1024
+    app.extensions["bench_ref_engine"].dispose()
+
+
+def test_the_wrk_script_rotates_sessions_and_its_result_line_is_read() -> None:
+    prepared = [
+        wrk.Prepared("GET", "/", "kiosk_session=a"),
+        wrk.Prepared("POST", "/requests/new", "kiosk_session=b", (("csrf_token", "x y"),)),
+    ]
+    script = wrk.lua_script(prepared, (200, 303))
+    assert '"kiosk_session=a"' in script
+    assert "csrf_token=x+y" in script
+    assert "[303]=true" in script
+    line = (
+        'BENCH_JSON {"requests":2000,"duration_us":2000000,"bytes":16384000,"p50":4000,'
+        '"p95":9000,"p99":15000,"max":40000,"bad":3,"first_bad":302,"connect":0,"read":1,'
+        '"write":0,"status":3,"timeout":0}'
+    )
+    result = wrk.parse("Running 2s test\n" + line + "\n")
+    assert result.rps == 1000
+    assert (result.p50_ms, result.p95_ms, result.p99_ms) == (4.0, 9.0, 15.0)
+    assert result.errors == 4
+    assert result.bad_status == 302
+    with pytest.raises(ValueError, match="no result line"):
+        wrk.parse("connection refused")
+
+
+def test_the_search_for_the_largest_n_bisects_between_the_target_and_the_limits() -> None:
+    capacity = 3100
+
+    def fake(n: int) -> terminals.Probe:
+        slow = n > capacity
+        return terminals.Probe(n, 10, 1, n, 0, "", 5, 9, 200 if slow else 50, 300, n / 10, 0)
+
+    best, probes = terminals.largest(
+        fake, target=4500, minimum=100, maximum=6000, steps=8, p99_limit_ms=150
+    )
+    assert probes[0].terminals == 4500
+    assert best is not None
+    assert 2800 <= best <= capacity
+    best, _ = terminals.largest(
+        fake, target=1000, minimum=100, maximum=2000, steps=3, p99_limit_ms=150
+    )
+    assert best == 2000
+
+
+@pytest.fixture
+def tiny_server() -> Iterator[int]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"ok" if "kiosk_session=good" in self.headers.get("Cookie", "") else b"no"
+            self.send_response(200 if body == b"ok" else 302)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_terminal_model_counts_views_latency_and_wrong_statuses(tiny_server: int) -> None:
+    good = Client("kiosk", 1, 1, {"kiosk_session": "good"}, "t")
+    bad = Client("kiosk", 2, 2, {"kiosk_session": "gone"}, "t")
+    home = find("inmate home")
+    data = Generated(database_url="sqlite://")
+    result = terminals.probe(
+        tiny_server, 4, clients=[good], pages=[home], data=data, period=0.2, duration=0.6
+    )
+    assert result.views == 12
+    assert result.errors == 0
+    assert 0 < result.p50_ms < 1000
+    failing = terminals.probe(
+        tiny_server, 2, clients=[bad], pages=[home], data=data, period=0.2, duration=0.4
+    )
+    assert failing.errors == failing.views == 4
+    assert failing.first_error == "status 302"
+
+
+def test_the_report_prints_measured_and_unmeasured_pages() -> None:
+    row = {
+        "page": "inmate home",
+        "rps": 900.0,
+        "p50_ms": 8.0,
+        "p95_ms": 20.0,
+        "p99_ms": 30.0,
+        "errors": 0,
+        "queries": 4,
+        "bytes_per_request": 5000,
+        "ratio_flask": 0.9,
+        "ratio_nginx": 0.01,
+    }
+    results = {
+        "runs": {
+            "sqlite": {
+                "pages": [row],
+                "not_measured": [{"page": "lesson", "reason": "learning not on main yet"}],
+                "orders": {"measured": False, "reason": "commissary not on main yet"},
+            }
+        }
+    }
+    text = report.table(results)
+    assert "inmate home" in text
+    assert "0.90" in text
+    assert "lesson" in text
+    assert "not measured" in text
+
+
+def test_benchmark_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_DURATION", "3")
+    monkeypatch.setenv("BENCH_SCALE", "0.1")
+    monkeypatch.setenv("BENCH_DATABASES", "sqlite")
+    config = BenchConfig.from_env()
+    assert config.duration == 3
+    assert config.databases == ("sqlite",)
+    assert config.scale.inmates == 500
+    assert config.scale.ledger_entries == 100_000
+    assert config.pg_url.endswith("/kiosk_bench")
