@@ -906,6 +906,43 @@ def audit_tail(count: int) -> None:
             )
 
 
+# Ledger ---------------------------------------------------------------------------
+
+
+@main.group()
+def ledger() -> None:
+    """Money accounts of inmates and facilities."""
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Check every ledger invariant; exits non-zero naming each problem found.
+
+    Checked: every transaction sums to zero, every balance equals the sum of its entries
+    (and each running balance the entries before it), no inmate account below zero or
+    holding more than it has, holds equal to the open orders they belong to, delivered
+    orders charged what the ledger shows, no negative stock.
+    """
+    from kiosk.services import ledger as ledger_service
+
+    env = _env()
+    with env.session() as session:
+        from sqlalchemy import func
+
+        from kiosk.models import LedgerAccount, LedgerTransaction
+
+        problems = ledger_service.verify(session)
+        accounts = session.scalar(select(func.count(LedgerAccount.id)))
+        transactions = session.scalar(select(func.count(LedgerTransaction.id)))
+    if not problems:
+        click.echo(f"ledger consistent: {accounts} accounts, {transactions} transactions checked")
+        return
+    for problem in problems:
+        click.echo(f"LEDGER PROBLEM: {problem}", err=True)
+    click.echo(f"{len(problems)} problems found", err=True)
+    sys.exit(1)
+
+
 # Serving -------------------------------------------------------------------------
 
 
