@@ -11,9 +11,13 @@ def register_blueprints(app: Flask) -> None:
         account,
         audit,
         auth,
+        certificates,
+        courses,
         dashboard,
         inmates,
         places,
+        request_types,
+        requests,
         staff,
         system,
         terminals,
@@ -31,5 +35,9 @@ def register_blueprints(app: Flask) -> None:
         places,
         audit,
         whitelist,
+        courses,
+        certificates,
     ):
+        app.register_blueprint(module.bp)
+    for module in (requests, request_types):  # requests (issue 5)
         app.register_blueprint(module.bp)

@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         enrol,
         home,
+        learning,
         library,
         money,
         reader,
@@ -20,5 +21,17 @@ def register_blueprints(app: Flask) -> None:
         system,
     )
 
-    for module in (system, enrol, auth, home, account, requests, shop, money, reader, library):
+    for module in (
+        system,
+        enrol,
+        auth,
+        home,
+        account,
+        requests,
+        shop,
+        money,
+        reader,
+        learning,
+        library,
+    ):
         app.register_blueprint(module.bp)
