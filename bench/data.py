@@ -110,6 +110,11 @@ class Context:
     pin_hash: str
     password_hash: str
     totp_ciphertext: str
+    vault: Any = None
+
+    def vault_encrypt(self, text: str) -> str:
+        """Encrypt as the services do for sensitive text (health, complaints)."""
+        return str(self.vault.encrypt(text))
 
     @property
     def is_pg(self) -> bool:
@@ -391,6 +396,8 @@ def generate(
     """
     import time
 
+    import bench.areas  # noqa: F401 - every area registers its generator on import
+
     if result is None:
         result = Generated(database_url=engine.url.render_as_string(hide_password=True))
     present = existing_tables(engine)
@@ -402,6 +409,7 @@ def generate(
         "pin_hash": hasher.hash_pin(BENCH_PIN),
         "password_hash": hasher.hash_password(BENCH_PASSWORD),
         "totp_ciphertext": vault.encrypt("JBSWY3DPEHPK3PXP"),
+        "vault": vault,
     }
     for item in areas if areas is not None else AREAS:
         missing = [t for t in item.tables if t not in present or t not in Base.metadata.tables]

@@ -38,6 +38,9 @@ class Page:
     role: str | None = None
     # A list page: the query-count test checks it shows at most one page of rows.
     list_page: bool = False
+    # How a list page marks each row, and how many rows one page may show.
+    list_item: str = "<tr>"
+    per_page: int = 50
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -85,6 +88,7 @@ add_page(
         inmate=False,
         role="officer",
         list_page=True,
+        per_page=51,  # 50 rows and the heading row
     )
 )
 
@@ -107,3 +111,7 @@ def clients_for(page: Page, clients: list[Client], data: PageData) -> list[Clien
 def extra(data: PageData, key: str, default: Any = None) -> Any:
     """A fact an area's generator left for its pages."""
     return data.extra.get(key, default)
+
+
+# Every area registers its pages (and generator) on import.
+import bench.areas  # noqa: E402, F401

@@ -27,7 +27,18 @@ from bench.sessions import Client, create_sessions, refresh_sessions
 from kiosk.clock import FrozenClock
 from kiosk.models import Inmate
 
-TINY = Scale(facilities=1, units_per_facility=1, inmates=3, staff=9, terminals=3)
+TINY = Scale(
+    facilities=1,
+    units_per_facility=1,
+    inmates=3,
+    staff=9,
+    terminals=3,
+    products=3,
+    courses=1,
+    lessons_per_course=1,
+    requests=6,
+    ledger_entries=6,
+)
 
 
 def test_a_generated_session_opens_the_inmate_home_page_of_its_inmate(
