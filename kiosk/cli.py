@@ -633,6 +633,219 @@ def terminal_list() -> None:
             )
 
 
+# Terminal certificates -------------------------------------------------------------
+
+
+def _ca(env: Env, directory: str | None) -> Any:
+    from kiosk.pki import TerminalCA
+
+    return TerminalCA(Path(directory) if directory else env.settings.instance_path / "pki")
+
+
+_pki_dir = click.option(
+    "--dir",
+    "directory",
+    envvar="KIOSK_PKI_DIR",
+    default=None,
+    help="The PKI folder (default: KIOSK_PKI_DIR or <instance>/pki).",
+)
+
+
+@main.group()
+def pki() -> None:
+    """A local CA for terminal client certificates, checked by nginx.
+
+    After `issue --terminal`, `revoke` or `crl`, reload nginx (`systemctl reload nginx`) so
+    that it reads the new revocation list.
+    """
+
+
+@pki.command("init")
+@_pki_dir
+@click.option("--name", default="Kiosk terminal CA", show_default=True, help="The CA's name.")
+def pki_init(directory: str | None, name: str) -> None:
+    """Make the terminal CA, its key and an empty revocation list."""
+    from kiosk.pki import PkiError
+
+    env = _env()
+    ca = _ca(env, directory)
+    try:
+        fp = ca.init(name)
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"terminal CA made in {ca.dir} (fingerprint {fp})")
+    click.echo(f"nginx: ssl_client_certificate {ca.ca_cert_path}; ssl_crl {ca.crl_path};")
+
+
+@pki.command("issue")
+@_pki_dir
+@click.argument("name")
+@click.option(
+    "--terminal",
+    "terminal_id",
+    type=int,
+    default=None,
+    help="Record the certificate's fingerprint on this terminal (enrolment).",
+)
+@click.option("--days", type=click.IntRange(1, 825), default=825, show_default=True)
+@click.option("--p12", is_flag=True, help="Also write a PKCS#12 bundle for the device.")
+def pki_issue(
+    directory: str | None, name: str, terminal_id: int | None, days: int, p12: bool
+) -> None:
+    """Issue a client certificate NAME for a terminal."""
+    from kiosk.pki import PkiError
+    from kiosk.services import audit as audit_service
+    from kiosk.services import terminals
+
+    env = _env()
+    ca = _ca(env, directory)
+    with env.session() as session:
+        row = None
+        if terminal_id is not None:
+            row = session.get(Terminal, terminal_id)
+            if row is None:
+                raise click.ClickException(f"no terminal #{terminal_id}")
+        try:
+            issued = ca.issue_terminal(name, days=days, terminal_id=terminal_id)
+        except PkiError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if row is not None:
+            terminals.set_fingerprint(
+                session, actor=env.actor, terminal=row, fingerprint=issued.fingerprint, now=env.now
+            )
+        else:
+            from kiosk.db import unit_of_work
+
+            with unit_of_work(session):
+                audit_service.record(
+                    session,
+                    "pki.issue",
+                    actor=env.actor,
+                    at=env.now,
+                    details={"serial": issued.serial, "fingerprint": issued.fingerprint},
+                )
+    click.echo(f"certificate {issued.serial} for {issued.name!r}")
+    click.echo(f"  fingerprint (SHA-256): {issued.fingerprint}")
+    click.echo(f"  certificate: {ca.dir / issued.cert_path}")
+    click.echo(f"  private key: {ca.dir / issued.key_path}")
+    if row is not None:
+        click.echo(f"  recorded on terminal #{row.id} {row.name!r}")
+    if p12:
+        path, passphrase = ca.export_p12(issued)
+        click.echo(f"  PKCS#12 bundle: {path} (passphrase, shown once: {passphrase})")
+
+
+@pki.command("server")
+@_pki_dir
+@click.argument("hosts", nargs=-1, required=True)
+def pki_server(directory: str | None, hosts: tuple[str, ...]) -> None:
+    """Issue a TLS server certificate for HOSTS (demo and test stacks; sites use their own)."""
+    from kiosk.pki import PkiError
+
+    env = _env()
+    ca = _ca(env, directory)
+    try:
+        issued = ca.issue_server(list(hosts))
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"server certificate {ca.dir / issued.cert_path}, key {ca.dir / issued.key_path}")
+
+
+@pki.command("revoke")
+@_pki_dir
+@click.argument("ref")
+def pki_revoke(directory: str | None, ref: str) -> None:
+    """Revoke the certificate with serial or fingerprint REF and rewrite the revocation list."""
+    from kiosk.db import unit_of_work
+    from kiosk.pki import PkiError
+    from kiosk.services import audit as audit_service
+
+    env = _env()
+    ca = _ca(env, directory)
+    try:
+        revoked = ca.revoke(ref)
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with env.session() as session:
+        holder = session.scalars(
+            select(Terminal).where(Terminal.cert_fingerprint == revoked.fingerprint)
+        ).first()
+        with unit_of_work(session):
+            audit_service.record(
+                session,
+                "pki.revoke",
+                actor=env.actor,
+                obj=holder,
+                at=env.now,
+                details={"serial": revoked.serial, "fingerprint": revoked.fingerprint},
+            )
+    click.echo(f"certificate {revoked.serial} ({revoked.name!r}) revoked; list: {ca.crl_path}")
+    click.echo("reload nginx now so that it refuses the certificate: systemctl reload nginx")
+
+
+@pki.command("crl")
+@_pki_dir
+def pki_crl(directory: str | None) -> None:
+    """Sign a fresh revocation list (run daily from a timer: an expired list locks out all)."""
+    from kiosk.pki import PkiError
+
+    env = _env()
+    ca = _ca(env, directory)
+    try:
+        path = ca.write_crl()
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revocation list written: {path}")
+
+
+@pki.command("list")
+@_pki_dir
+def pki_list(directory: str | None) -> None:
+    """List the certificates issued."""
+    env = _env()
+    ca = _ca(env, directory)
+    for row in ca.certificates():
+        state = (
+            f"revoked {row.revoked_at[:10]}" if row.revoked_at else f"until {row.not_after[:10]}"
+        )
+        term = f" terminal #{row.terminal_id}" if row.terminal_id else ""
+        click.echo(f"{row.serial:<40} {row.kind:<8} {row.name:<30} {state}{term}")
+
+
+@main.group()
+def nginx() -> None:
+    """The nginx front end, rendered from the reviewed templates in nginx/templates."""
+
+
+@nginx.command("render")
+@click.option(
+    "--site",
+    "site_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The site's values (see nginx/site.example.toml).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into (then `nginx -t` and reload).",
+)
+def nginx_render(site_file: Path, out: Path) -> None:
+    """Write the nginx configuration and error pages for one site."""
+    from kiosk.nginxconf import SiteError, load_site, render
+
+    try:
+        site = load_site(site_file)
+    except SiteError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in render(site, out):
+        click.echo(f"wrote {path}")
+    if Path(site.conf_dir).resolve() != out.resolve():
+        click.echo(f"copy these to {site.conf_dir}: the include lines point there")
+    click.echo(f"then: include {site.conf_dir}/kiosk.conf in http {{}}; nginx -t; reload nginx")
+
+
 # Audit ---------------------------------------------------------------------------
 
 
@@ -690,6 +903,43 @@ def audit_tail(count: int) -> None:
                 f"{ev.actor_type}:{ev.actor_label:<16} "
                 f"{ev.action:<24} {ev.outcome:<8} {obj} {ev.details}"
             )
+
+
+# Ledger ---------------------------------------------------------------------------
+
+
+@main.group()
+def ledger() -> None:
+    """Money accounts of inmates and facilities."""
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Check every ledger invariant; exits non-zero naming each problem found.
+
+    Checked: every transaction sums to zero, every balance equals the sum of its entries
+    (and each running balance the entries before it), no inmate account below zero or
+    holding more than it has, holds equal to the open orders they belong to, delivered
+    orders charged what the ledger shows, no negative stock.
+    """
+    from kiosk.services import ledger as ledger_service
+
+    env = _env()
+    with env.session() as session:
+        from sqlalchemy import func
+
+        from kiosk.models import LedgerAccount, LedgerTransaction
+
+        problems = ledger_service.verify(session)
+        accounts = session.scalar(select(func.count(LedgerAccount.id)))
+        transactions = session.scalar(select(func.count(LedgerTransaction.id)))
+    if not problems:
+        click.echo(f"ledger consistent: {accounts} accounts, {transactions} transactions checked")
+        return
+    for problem in problems:
+        click.echo(f"LEDGER PROBLEM: {problem}", err=True)
+    click.echo(f"{len(problems)} problems found", err=True)
+    sys.exit(1)
 
 
 # Serving -------------------------------------------------------------------------

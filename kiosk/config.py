@@ -138,6 +138,8 @@ class Settings:
     instance_path: Path
     database_url: str
     redis_url: str | None = None
+    # Prefix of this site's keys in Redis: sites (or test runs) sharing one Redis never meet.
+    redis_prefix: str = "kiosk"
     # Serve behind HTTPS: Secure cookies with the __Host- prefix, and HSTS.
     https: bool = False
     # Behind exactly one reviewed nginx hop: trust its X-Forwarded-* headers (ProxyFix, one hop).
@@ -165,6 +167,14 @@ class Settings:
     # (X-Accel-Redirect, e.g. "/_media/"); None serves files from the app itself.
     media_accel_prefix: str | None = None
     log_level: str = "INFO"
+    # The reader of whitelisted sites: a deadline for a whole fetch (redirects included),
+    # a byte cap per response, how long fetched pages are cached, an extra CA bundle
+    # (PEM) for on-site mirrors, and the folder of offline libraries (ZIM files).
+    whitelist_timeout_seconds: float = 10.0
+    whitelist_max_bytes: int = 5_000_000
+    whitelist_cache_seconds: int = 3600
+    whitelist_ca_file: str | None = None
+    whitelist_zim_path: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -201,6 +211,9 @@ class Settings:
             "enrolment_code_hours": 1,
             "db_pool_size": 1,
             "db_max_overflow": 0,
+            "whitelist_timeout_seconds": 1,
+            "whitelist_max_bytes": 10_000,
+            "whitelist_cache_seconds": 0,
         }
         for name in bools:
             raw = env.get(ENV_PREFIX + name.upper())
@@ -216,6 +229,9 @@ class Settings:
             "timezone",
             "log_level",
             "media_accel_prefix",
+            "whitelist_ca_file",
+            "whitelist_zim_path",
+            "redis_prefix",
         ):
             raw = env.get(ENV_PREFIX + name.upper())
             if raw:
@@ -247,6 +263,13 @@ class Settings:
         if self.require_client_cert and not self.behind_proxy:
             # The fingerprint header can be forged by anyone who reaches the app directly.
             raise ConfigError("KIOSK_REQUIRE_CLIENT_CERT needs KIOSK_BEHIND_PROXY")
+
+    @property
+    def zim_folder(self) -> Path:
+        """Where offline libraries (ZIM files) live: ``<instance>/zim`` unless configured."""
+        return (
+            Path(self.whitelist_zim_path) if self.whitelist_zim_path else self.instance_path / "zim"
+        )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed."""

@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every portal blueprint."""
-    from kiosk.routes import account, auth, enrol, home, requests, system
+    from kiosk.routes import account, auth, enrol, home, money, reader, requests, shop, system
 
-    for module in (system, enrol, auth, home, account, requests):
+    for module in (system, enrol, auth, home, account, requests, shop, money, reader):
         app.register_blueprint(module.bp)

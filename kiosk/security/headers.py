@@ -20,6 +20,14 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+# An uploaded file opened on its own runs in a sandbox: no script, no forms, no navigation.
+MEDIA_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
+
+REFERRER_POLICY = "same-origin"
+
+# Two years, subdomains too: after one visit a browser never tries plain HTTP again.
+STRICT_TRANSPORT_SECURITY = "max-age=63072000; includeSubDomains"
+
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
     for feature in (
@@ -42,8 +50,9 @@ def apply_security_headers(response: Response, *, https: bool, cacheable: bool) 
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     # Browsers must not guess a type other than the one we send (uploaded files).
     headers["X-Content-Type-Options"] = "nosniff"
-    # No page address, with its ids, leaves in a Referer header.
-    headers["Referrer-Policy"] = "no-referrer"
+    # No page address, with its ids, leaves the site in a Referer header. Same-origin
+    # requests keep it: behind HTTPS Flask-WTF's CSRF check requires a same-site Referer.
+    headers["Referrer-Policy"] = REFERRER_POLICY
     # Older browsers that ignore frame-ancestors: no framing (clickjacking).
     headers["X-Frame-Options"] = "DENY"
     headers["Permissions-Policy"] = PERMISSIONS_POLICY
@@ -51,7 +60,7 @@ def apply_security_headers(response: Response, *, https: bool, cacheable: bool) 
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
     if https:
-        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
     if not cacheable:  # nothing per-user is ever cacheable
         # Signed-in pages must not stay in a shared terminal's cache for the next person.
         headers["Cache-Control"] = "no-store"

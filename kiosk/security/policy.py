@@ -20,6 +20,7 @@ from kiosk.models import (
     Facility,
     Inmate,
     InmateRequest,
+    Product,
     Role,
     Staff,
     Terminal,
@@ -190,6 +191,21 @@ def _staff_may_touch_staff(actor: Staff, target: Staff) -> bool:
     return bool(target.facility_ids) and target.facility_ids <= actor.facility_ids
 
 
+# --- commissary (issue 4) -----------------------------------------------------------
+
+
+def _inmate_may_buy(inmate: Inmate, product: Product) -> bool:
+    """An active product of the inmate's facility that no unit or inmate restriction forbids."""
+    if product.facility_id != inmate.facility_id or not product.active:
+        return False
+    return not any(
+        r.unit_id == inmate.unit_id or r.inmate_id == inmate.id for r in product.restrictions
+    )
+
+
+# --- end commissary ----------------------------------------------------------------
+
+
 # --- Requests (issue 5) -------------------------------------------------------------
 # A request is seen by its handling group (role + facility) and by the supervisor it was
 # escalated to; health requests only by healthcare staff; a complaint never by a staff
@@ -220,6 +236,10 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
         return False
     if obj is None:
         return True
+    # --- commissary (issue 4) -------------------------------------------------------
+    if isinstance(actor, Inmate) and isinstance(obj, Product):
+        return _inmate_may_buy(actor, obj)
+    # --- end commissary ---------------------------------------------------------------
     if isinstance(actor, Inmate):
         owner = getattr(obj, "inmate_id", None)
         if isinstance(obj, Inmate):

@@ -30,7 +30,7 @@ from kiosk.models import (
 from kiosk.security import totp
 from kiosk.security.crypto import Vault
 from kiosk.security.passwords import SecretHasher
-from kiosk.services import audit, demo_requests, places, terminals
+from kiosk.services import audit, demo_commissary, demo_requests, places, terminals
 from kiosk.services.audit import Actor
 
 DEMO_FLAG = "demo"
@@ -203,6 +203,7 @@ def load(
                 )
             term.locked_until = None
             terminal_rows[name] = term
+        demo_commissary.load(session, actor=actor, facility=facility, units=units, now=now)
         first = terminal_rows[TERMINALS[0][0]]
         code = terminals.issue_enrolment_code(
             session, actor=actor, terminal=first, now=now, code_hours=24

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
 from kiosk.models import MediaFile
+from kiosk.security.headers import MEDIA_CONTENT_SECURITY_POLICY
 from kiosk.services import audit
 from kiosk.services.audit import Actor
 
@@ -239,7 +240,7 @@ def send_media(
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     # A PDF opened on its own runs in a sandbox: no script, no forms, no navigation.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Content-Security-Policy"] = MEDIA_CONTENT_SECURITY_POLICY
     # The app's own headers then add Cache-Control: no-store (shared terminals).
     return response
 

@@ -205,6 +205,10 @@ def identify(
         return None
     if require_cert and (fingerprint is None or fingerprint != terminal.cert_fingerprint):
         return None
+    if fingerprint is not None and terminal.cert_fingerprint not in (None, fingerprint):
+        # nginx vouches for another certificate than the one recorded: the credential
+        # was copied to a different device, even where certificates are not yet required.
+        return None
     return terminal
 
 

@@ -8,28 +8,35 @@ into a ``kiosk.whitelist.Whitelist``; nothing else decides what an inmate may re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
 from kiosk.models import (
+    CachedPage,
     Facility,
     Inmate,
+    OfflineLibrary,
     RuleStatus,
     SiteRequest,
     SiteRequestStatus,
     Staff,
     Unit,
+    VisitVerdict,
     WhitelistRule,
+    WhitelistVisit,
 )
 from kiosk.security.policy import Perm, can
 from kiosk.services import audit
 from kiosk.services.audit import Actor
-from kiosk.whitelist import Reason, Rule, URLRefused, Verdict, Whitelist
+from kiosk.whitelist import CanonicalURL, Reason, Rule, URLRefused, Verdict, Whitelist, canonicalize
+from kiosk.whitelist.fetch import Fetched, Fetcher, FetchError, kind_of
 
 
 class WhitelistError(DomainError):
@@ -383,3 +390,222 @@ def explain(
     """The verdict for ``url`` in a facility (and unit), for the staff's try-a-URL page."""
     rows = rules_in_force(session, facility_id=facility_id, unit_id=unit_id, now=now)
     return as_whitelist(rows).check(url)
+
+
+# Visits, the page cache and inmates' requests ----------------------------------------
+
+
+def record_visit(
+    session: Session,
+    *,
+    inmate: Inmate,
+    terminal_id: int | None,
+    url: str,
+    verdict: VisitVerdict,
+    reason: str,
+    rule_id: int | None = None,
+    kind: str = "page",
+    upstream_status: int | None = None,
+    now: dt.datetime,
+) -> WhitelistVisit:
+    """Log one visit or refusal (inmate, URL, verdict): every request of the reader writes one."""
+    host = ""
+    try:
+        host = canonicalize(url).host
+    except URLRefused:
+        host = ""
+    with unit_of_work(session):
+        row = WhitelistVisit(
+            at=now,
+            inmate_id=inmate.id,
+            facility_id=inmate.facility_id,
+            unit_id=inmate.unit_id,
+            terminal_id=terminal_id,
+            url=url[: WhitelistVisit.URL_MAX],
+            host=host[:255],
+            verdict=verdict,
+            reason=reason[:40],
+            rule_id=rule_id,
+            kind=kind[:16],
+            upstream_status=upstream_status,
+        )
+        session.add(row)
+    return row
+
+
+def _cache_key(url: str) -> str:
+    return hashlib.sha256(url.encode("ascii", errors="replace")).hexdigest()
+
+
+def fetch_cached(
+    session: Session,
+    fetcher: Fetcher,
+    url: CanonicalURL,
+    *,
+    kinds: frozenset[str],
+    now: dt.datetime,
+    cache_seconds: int,
+) -> Fetched:
+    """The content at ``url``: from the cache while fresh, else fetched (and cached).
+
+    The URL has passed the whitelist already; a cached answer that came through a
+    redirect is used only while its final address is still allowed.
+    """
+    key_url = url.geturl(fragment=False)
+    key = _cache_key(key_url)
+    if cache_seconds > 0:
+        row = session.scalars(
+            select(CachedPage).where(CachedPage.url_hash == key, CachedPage.expires_at > now)
+        ).first()
+        if row is not None and fetcher.whitelist.allows(row.final_url):
+            kind = kind_of(row.content_type)
+            if kind is None or kind not in kinds:
+                raise FetchError("content_type", refused=True, status=row.upstream_status)
+            rule = fetcher.whitelist.check(row.final_url).rule
+            return Fetched(
+                url=row.final_url,
+                kind=kind,
+                content_type=row.content_type,
+                charset=row.charset,
+                body=row.body,
+                status=row.upstream_status,
+                rule_id=rule.id if rule else None,
+            )
+    # No database transaction stays open while the upstream answers.
+    session.commit()
+    fetched = fetcher.fetch(key_url, kinds=kinds)
+    if cache_seconds > 0:
+        try:
+            with unit_of_work(session):
+                session.execute(
+                    delete(CachedPage).where(
+                        or_(CachedPage.url_hash == key, CachedPage.expires_at <= now)
+                    )
+                )
+                session.add(
+                    CachedPage(
+                        url_hash=key,
+                        url=key_url,
+                        final_url=fetched.url,
+                        content_type=fetched.content_type,
+                        charset=fetched.charset or "",
+                        body=fetched.body,
+                        upstream_status=fetched.status,
+                        fetched_at=now,
+                        expires_at=now + dt.timedelta(seconds=cache_seconds),
+                    )
+                )
+        except IntegrityError:
+            # Another request cached the same page at the same moment: theirs is as good.
+            session.rollback()
+    return fetched
+
+
+def ask_for_site(
+    session: Session,
+    *,
+    actor: Actor,
+    inmate: Inmate,
+    url: str,
+    reason: str,
+    now: dt.datetime,
+) -> tuple[SiteRequest, bool]:
+    """An inmate's request to add a site; (request, created). Asking twice gives the same one."""
+    url = url.strip()
+    reason = reason.strip()
+    if not url or len(url) > SiteRequest.URL_MAX:
+        raise WhitelistError(
+            _l("Give the address, at most %(n)d characters.", n=SiteRequest.URL_MAX), field="url"
+        )
+    if not reason or len(reason) > SiteRequest.REASON_MAX:
+        raise WhitelistError(
+            _l("Say in at most %(n)d characters why you need it.", n=SiteRequest.REASON_MAX),
+            field="reason",
+        )
+    with unit_of_work(session):
+        existing = session.scalars(
+            select(SiteRequest)
+            .where(
+                SiteRequest.inmate_id == inmate.id,
+                SiteRequest.url == url,
+                SiteRequest.status == SiteRequestStatus.OPEN,
+            )
+            .with_for_update(of=SiteRequest)
+        ).first()
+        if existing is not None:
+            return existing, False
+        row = SiteRequest(
+            inmate_id=inmate.id,
+            facility_id=inmate.facility_id,
+            unit_id=inmate.unit_id,
+            url=url,
+            reason=reason,
+            status=SiteRequestStatus.OPEN,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "whitelist.site_request",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=inmate.facility_id,
+            details={"url": url[:300]},
+        )
+    return row, True
+
+
+def decline_site_request(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    request_id: int,
+    answer: str,
+    now: dt.datetime,
+) -> SiteRequest:
+    """Staff say no to a request, with an answer the inmate reads."""
+    answer = answer.strip()
+    if len(answer) > SiteRequest.ANSWER_MAX:
+        raise WhitelistError(
+            _l("Write at most %(n)d characters.", n=SiteRequest.ANSWER_MAX), field="answer"
+        )
+    with unit_of_work(session):
+        row = session.scalars(
+            select(SiteRequest).where(SiteRequest.id == request_id).with_for_update(of=SiteRequest)
+        ).first()
+        if row is None or not can(staff, Perm.WHITELIST_PROPOSE, row):
+            raise NotFound()
+        if row.status is not SiteRequestStatus.OPEN:
+            raise WrongState(_l("This request has been answered already."))
+        row.status = SiteRequestStatus.DECLINED
+        row.handled_by_id = staff.id
+        row.handled_at = now
+        row.answer = answer
+        audit.record(
+            session,
+            "whitelist.site_request_decline",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=row.facility_id,
+        )
+    return row
+
+
+def libraries_for(session: Session, inmate: Inmate) -> list[OfflineLibrary]:
+    """Offline libraries this inmate may open: enabled, national or of their facility."""
+    stmt = (
+        select(OfflineLibrary)
+        .where(
+            OfflineLibrary.enabled.is_(True),
+            or_(
+                OfflineLibrary.facility_id.is_(None),
+                OfflineLibrary.facility_id == inmate.facility_id,
+            ),
+        )
+        .order_by(OfflineLibrary.name, OfflineLibrary.id)
+    )
+    return list(session.scalars(stmt))

@@ -267,7 +267,7 @@ def limiter_for(app: Flask, key_func: Callable[[], str]) -> Limiter:
         key_func=key_func,
         app=app,
         storage_uri=storage,
-        key_prefix=state.app_name,
+        key_prefix=f"{state.settings.redis_prefix}-{state.app_name}",
         headers_enabled=False,
         # Initialised enabled (a disabled Limiter never hooks into the app), then switched.
         enabled=True,

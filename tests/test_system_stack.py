@@ -1,0 +1,538 @@
+"""System tests: real nginx, two gunicorn portal servers, the staff server, TLS, client
+certificates and Redis, all on loopback. What a terminal, a staff PC or an attacker on
+the network sees."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+from stackutil import NGINX, Browser, Reply, Stack
+
+from kiosk.cli import main
+
+pytestmark = pytest.mark.system
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
+MISSING_NGINX = "nginx is not installed: run `make test-deps` (Debian package nginx)"
+
+
+def _missing(message: str) -> None:
+    # In CI a missing component is a failure, not a quiet skip.
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def redis_available() -> bool:
+    """True when the local Redis answers."""
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def cli(stack: Stack, *args: str) -> str:
+    """Run a `kiosk` command against the stack's database, as a site would."""
+    result = CliRunner().invoke(main, list(args), env=stack.settings_env())
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+class World:
+    """What the module's stack holds: a unit, inmates, enrolment codes."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        cli(stack, "facility", "add", "NRB", "--name", "Norrby")
+        cli(
+            stack,
+            "unit",
+            "add",
+            "A",
+            "--facility",
+            "NRB",
+            "--name",
+            "Unit A",
+            "--hours",
+            "00:00-24:00",
+        )
+        self.pins: dict[str, str] = {}
+        for booking in ("2026-0001", "2026-0002"):
+            out = cli(
+                stack,
+                "inmate",
+                "add",
+                booking,
+                "--name",
+                f"Inmate {booking[-1]}",
+                "--facility",
+                "NRB",
+                "--unit",
+                "A",
+            )
+            match = re.search(r"first PIN.*: (\d{6})", out)
+            assert match, out
+            self.pins[booking] = match.group(1)
+
+    def new_terminal(self, name: str) -> tuple[int, str]:
+        """A terminal waiting for enrolment, and its one-time code."""
+        out = cli(self.stack, "terminal", "add", name, "--unit", "A")
+        number = re.search(r"terminal #(\d+)", out)
+        code = re.search(r"enrolment code .*: (\S+)", out)
+        assert number, out
+        assert code, out
+        return int(number.group(1)), code.group(1)
+
+
+def enrol(stack: Stack, world: World, name: str, source: str = "127.0.0.1") -> Browser:
+    """A tablet with its own certificate, enrolled through nginx with a one-time code."""
+    _, code = world.new_terminal(name)
+    tablet = stack.tablet(stack.terminal_cert(name), source=source)
+    reply = tablet.post_form("/terminal/enrol", {"code": code})
+    assert reply.status == 302, reply.text[:500]
+    assert "__Host-kiosk_terminal" in tablet.cookies
+    return tablet
+
+
+def sign_in(tablet: Browser, world: World, booking: str = "2026-0001") -> Reply:
+    """An inmate signs in on the tablet."""
+    return tablet.post_form("/sign-in", {"booking_number": booking, "pin": world.pins[booking]})
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole stack on SQLite (two servers share the file) and Redis when it answers."""
+    if NGINX is None:
+        _missing(MISSING_NGINX)
+    from kiosk.migrate import upgrade
+
+    root = tmp_path_factory.mktemp("stack")
+    database = f"sqlite:///{root / 'kiosk.sqlite3'}"
+    upgrade(database)
+    running = Stack(root, database, REDIS_URL if redis_available() else None)
+    running.redis_prefix = f"test-{uuid.uuid4().hex[:12]}"
+    try:
+        # Generous at nginx here, so the app's own limits can be seen; a test narrows it.
+        running.render_nginx(sign_in_rate="6000r/m")
+        for name in ("kiosk-a", "kiosk-b", "admin"):
+            running.start_app(name)
+        running.start_nginx()
+        running.wait_apps("kiosk-a", "kiosk-b", "admin")
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def world(stack: Stack) -> World:
+    """Facility, unit and inmates, made with the `kiosk` command."""
+    return World(stack)
+
+
+@pytest.fixture(scope="module")
+def signed_in(stack: Stack, world: World) -> Browser:
+    """Tablet A1, enrolled with its certificate, inmate 2026-0001 signed in."""
+    tablet = enrol(stack, world, "Tablet A1")
+    assert sign_in(tablet, world).status == 302
+    return tablet
+
+
+REQUIRED = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def assert_headers(reply: Reply) -> None:
+    """Every required header, exactly once."""
+    from kiosk.security.headers import STRICT_TRANSPORT_SECURITY
+
+    for name, value in REQUIRED.items():
+        assert reply.all(name) == [value], (name, reply.status)
+    assert reply.all("Strict-Transport-Security") == [STRICT_TRANSPORT_SECURITY]
+    csp = reply.all("Content-Security-Policy")
+    assert len(csp) == 1, csp
+    assert csp[0].startswith("default-src 'none'")
+    assert reply.header("Server") in (None, "nginx"), "no version is named"
+
+
+def assert_reveals_nothing(reply: Reply) -> None:
+    """An error page with no server, version, path or trace in it."""
+    text = reply.text.lower()
+    for word in ("nginx", "gunicorn", "traceback", "werkzeug", "python", "openssl", "ssl"):
+        assert word not in text, word
+
+
+# Terminal certificates ---------------------------------------------------------------
+
+
+def test_a_terminal_without_a_certificate_is_refused_at_nginx(stack: Stack, world: World) -> None:
+    reply = stack.tablet(None).get("/sign-in")
+    assert reply.status == 403
+    assert "You cannot open this page" in reply.text
+    assert_reveals_nothing(reply)
+    assert_headers(reply)
+
+
+def test_a_certificate_from_another_ca_is_refused(stack: Stack, tmp_path: Path) -> None:
+    from kiosk.pki import TerminalCA
+
+    rogue = TerminalCA(tmp_path / "rogue")
+    rogue.init("System test terminal CA")  # the same name, another key
+    issued = rogue.issue_terminal("Tablet A1")
+    tablet = stack.tablet((rogue.dir / issued.cert_path, rogue.dir / issued.key_path))
+    reply = tablet.get("/sign-in")
+    assert reply.status == 403
+    assert_reveals_nothing(reply)
+
+
+def test_a_revoked_certificate_is_refused_once_nginx_reloads(stack: Stack, world: World) -> None:
+    tablet = enrol(stack, world, "Tablet to revoke")
+    assert tablet.get("/sign-in").status == 200
+    assert tablet.cert is not None
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(tablet.cert[0].read_bytes())
+    stack.ca.revoke(format(cert.serial_number, "x"))
+    stack.reload_nginx()
+    deadline = time.monotonic() + 10
+    while (status := tablet.get("/sign-in").status) != 403 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the reload is asynchronous: old workers finish first
+    assert status == 403
+
+
+def test_an_enrolled_terminal_signs_in_through_nginx(
+    stack: Stack, world: World, signed_in: Browser
+) -> None:
+    home = signed_in.get("/")
+    assert home.status == 200
+    assert "Inmate 1" in home.text
+    assert_headers(home)
+    assert home.header("Cache-Control") == "no-store"
+
+
+def test_a_session_moved_to_another_terminals_certificate_is_refused(
+    stack: Stack, world: World
+) -> None:
+    tablet = enrol(stack, world, "Tablet A2")
+    assert sign_in(tablet, world, "2026-0002").status == 302
+    assert tablet.get("/").status == 200
+    # Both cookies copied to a device with another valid certificate of the same CA.
+    thief = stack.tablet(stack.terminal_cert("Stolen cookies"))
+    thief.cookies = dict(tablet.cookies)
+    moved = thief.get("/")
+    assert moved.status == 302
+    assert (moved.header("Location") or "").endswith("/terminal/enrol")
+    assert "Inmate 2" not in moved.text
+
+
+def test_a_fingerprint_header_sent_by_the_client_is_overwritten(stack: Stack, world: World) -> None:
+    from cryptography import x509
+
+    from kiosk.pki import fingerprint
+
+    tablet = enrol(stack, world, "Tablet A3")
+    assert sign_in(tablet, world, "2026-0002").status == 302
+    assert tablet.cert is not None
+    real = x509.load_pem_x509_certificate(tablet.cert[0].read_bytes())
+    other = stack.tablet(stack.terminal_cert("Forger"))
+    other.cookies = dict(tablet.cookies)
+    # The forger claims the enrolled tablet's certificate, in every spelling it can think of.
+    for name in ("X-Client-Cert", "X_Client_Cert", "x-client-cert"):
+        reply = other.get("/", headers={name: fingerprint(real)})
+        assert reply.status == 302, name
+        assert (reply.header("Location") or "").endswith("/terminal/enrol")
+
+
+# The staff server -----------------------------------------------------------------------
+
+
+def test_the_staff_server_refuses_a_source_outside_the_staff_networks(stack: Stack) -> None:
+    outsider = stack.staff_pc(source="127.0.0.1")
+    for path in ("/sign-in", "/", "/static/css/admin.css", "/api/v1/inmates"):
+        reply = outsider.get(path)
+        assert reply.status == 403, path
+        assert_reveals_nothing(reply)
+        assert_headers(reply)
+    staff = stack.staff_pc()
+    page = staff.get("/sign-in")
+    assert page.status == 200
+    assert "Password" in page.text
+    assert_headers(page)
+    # The integration path is closed to staff PCs too: only listed machines reach it.
+    assert staff.get("/api/v1/inmates").status == 403
+
+
+def test_the_inmate_listener_never_serves_the_staff_app(stack: Stack, signed_in: Browser) -> None:
+    for path in ("/staff/", "/audit/", "/sign-in/code", "/terminals/"):
+        reply = signed_in.get(path)
+        assert reply.status == 404, path
+        assert "Password" not in reply.text
+
+
+# Two servers, shared state --------------------------------------------------------------
+
+
+def test_a_session_stays_valid_while_requests_alternate_between_the_servers(
+    stack: Stack, signed_in: Browser
+) -> None:
+    before = {n: stack.access_log(n).count('"path": "/account/"') for n in ("kiosk-a", "kiosk-b")}
+    for _ in range(6):
+        reply = signed_in.get("/account/")
+        assert reply.status == 200
+        assert "Inmate 1" in reply.text
+    after = {n: stack.access_log(n).count('"path": "/account/"') for n in ("kiosk-a", "kiosk-b")}
+    assert after["kiosk-a"] > before["kiosk-a"], "server A served some"
+    assert after["kiosk-b"] > before["kiosk-b"], "server B served some"
+
+
+def test_a_rate_limit_counts_across_both_servers(stack: Stack) -> None:
+    if stack.redis_url is None:
+        _missing("Redis is not answering on 127.0.0.1:6379 (apt-get install redis-server)")
+    device = stack.tablet(stack.terminal_cert("Guesser"), source="127.0.0.50")
+    statuses = [
+        device.post_form("/terminal/enrol", {"code": "WRONGCODE1"}).status for _ in range(11)
+    ]
+    # 10 tries a minute per address, counted in Redis: the 11th is refused by the app,
+    # although nginx sent the tries to both servers in turn.
+    assert statuses[:10] == [422] * 10
+    assert statuses[10] == 429
+    for name in ("kiosk-a", "kiosk-b"):
+        assert '"path": "/terminal/enrol"' in stack.access_log(name)
+
+
+def test_nginx_slows_sign_in_guessing_before_the_app_sees_it(stack: Stack) -> None:
+    stack.render_nginx(sign_in_rate="1r/m")
+    stack.reload_nginx()
+    try:
+        time.sleep(0.5)  # the old workers hand over to the new configuration
+        device = stack.tablet(stack.terminal_cert("Fast guesser"), source="127.0.0.60")
+        statuses = []
+        for _ in range(8):
+            reply = device.post_form("/terminal/enrol", {"code": "WRONGCODE2"})
+            statuses.append(reply.status)
+        assert 429 in statuses
+        refused = device.request("POST", "/terminal/enrol", body=b"code=x")
+        assert refused.status == 429
+        assert "Too many tries" in refused.text
+        assert refused.header("Retry-After") is None, "nginx answered, not the app"
+        assert_reveals_nothing(refused)
+        assert_headers(refused)
+        big = device.request("POST", "/terminal/enrol", body=b"x" * 20_000)
+        assert big.status in (413, 429)
+        assert_reveals_nothing(big)
+    finally:
+        stack.render_nginx(sign_in_rate="6000r/m")
+        stack.reload_nginx()
+        time.sleep(0.5)
+
+
+# Headers and static files --------------------------------------------------------------
+
+
+def test_every_response_error_pages_included_carries_the_headers(
+    stack: Stack, signed_in: Browser
+) -> None:
+    for path in ("/", "/account/", "/no-such-page", "/static/css/kiosk.css", "/assets/ui.css"):
+        assert_headers(signed_in.get(path))
+    assert_headers(signed_in.request("DELETE", "/"))
+    assert_headers(stack.tablet(None).get("/"))
+
+
+def test_static_files_come_from_nginx_with_cache_headers(signed_in: Browser) -> None:
+    css = signed_in.get("/static/css/kiosk.css")
+    assert css.status == 200
+    assert css.header("Cache-Control") == "max-age=3600"
+    assert css.header("Expires") is not None
+    page = signed_in.get("/")
+    assert page.header("Cache-Control") == "no-store"
+
+
+# Media -----------------------------------------------------------------------------------
+
+
+def _store(stack: Stack, purpose: str, data: bytes) -> int:
+    from kiosk.clock import Clock
+    from kiosk.config import Settings, load_or_create_secrets
+    from kiosk.services import audit, media
+    from kiosk.web.state import build_state
+
+    settings = Settings.from_env(environ=stack.settings_env())
+    state = build_state(
+        "test", settings, load_or_create_secrets(settings.instance_path, {}), Clock()
+    )
+    try:
+        with state.database.session() as session:
+            row = media.store(
+                session,
+                actor=audit.Actor.system("test"),
+                instance_path=settings.instance_path,
+                stream=io.BytesIO(data),
+                filename="lesson.mp4",
+                purpose=purpose,
+                facility_id=None,
+                staff_id=None,
+                now=state.clock.now(),
+            )
+            return int(row.id)
+    finally:
+        state.database.dispose()
+
+
+def test_media_is_served_by_nginx_in_ranges_only_after_the_app_allowed_it(
+    stack: Stack, signed_in: Browser
+) -> None:
+    video = b"\x00\x00\x00\x18ftypisom" + secrets.token_bytes(200_000)
+    allowed = _store(stack, "inmates", video)
+    hidden = _store(stack, "staff-only", b"\x00\x00\x00\x18ftypisom" + secrets.token_bytes(1000))
+
+    part = signed_in.get(f"/test-media/{allowed}", headers={"Range": "bytes=1000-1999"})
+    assert part.status == 206
+    assert part.body == video[1000:2000]
+    assert part.header("Content-Range") == f"bytes 1000-1999/{len(video)}"
+    assert part.header("Content-Type") == "video/mp4"
+    assert part.header("X-Accel-Redirect") is None, "the internal path never leaks"
+    assert part.all("Content-Security-Policy") == ["default-src 'none'; sandbox"]
+    assert part.header("Cache-Control") == "no-store"
+    whole = signed_in.get(f"/test-media/{allowed}")
+    assert whole.status == 200
+    assert whole.body == video
+    assert "inline" in (whole.header("Content-Disposition") or "")
+
+    assert signed_in.get(f"/test-media/{hidden}").status == 404
+    anonymous = stack.tablet(signed_in.cert)
+    anonymous.cookies = {k: v for k, v in signed_in.cookies.items() if "terminal" in k}
+    refused = anonymous.get(f"/test-media/{allowed}", headers={"Range": "bytes=0-99"})
+    assert refused.status == 302, "not signed in: to the sign-in page, no bytes"
+    assert video[:50] not in refused.body
+    sha = hashlib.sha256(video).hexdigest()
+    direct = signed_in.get(f"/_media/{sha[:2]}/{sha}")
+    assert direct.status == 404, "the internal location cannot be asked for"
+
+
+# Failures ---------------------------------------------------------------------------------
+
+
+def _count_failed_enrolments(stack: Stack) -> int:
+    from sqlalchemy import create_engine
+
+    from kiosk.models import AuditEvent
+
+    engine = create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(AuditEvent.action == "terminal.enrol", AuditEvent.outcome == "failed")
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_when_one_app_server_dies_under_load_the_other_carries_on(
+    stack: Stack, world: World
+) -> None:
+    before = _count_failed_enrolments(stack)
+    cert = stack.terminal_cert("Load tablet")
+    results: list[int] = []
+    lock = threading.Lock()
+    threads = 4
+    per_thread = 12
+
+    def client(number: int) -> None:
+        for i in range(per_thread):
+            # A fresh address per try: each try is one committed audit event, not rate limited.
+            device = stack.tablet(cert, source=f"127.0.{10 + number}.{i + 1}")
+            try:
+                status = device.post_form("/terminal/enrol", {"code": "LOADTEST00"}).status
+            except (AssertionError, OSError):
+                status = 0
+            with lock:
+                results.append(status)
+
+    workers = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    try:
+        while len(results) < 8:
+            time.sleep(0.02)
+        stack.kill_app("kiosk-a")
+        for t in workers:
+            t.join(timeout=60)
+    finally:
+        stack.start_app("kiosk-a")
+        stack.wait_apps("kiosk-a")
+    ok = results.count(422)
+    failed = len(results) - ok
+    assert len(results) == threads * per_thread
+    assert failed <= threads, f"at most the in-flight requests fail: {results}"
+    # Every try a client saw answered was committed; none of them is lost.
+    assert _count_failed_enrolments(stack) - before >= ok
+
+
+def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """On PostgreSQL: the connection to the database is cut and refused, then restored."""
+    pg_url = os.environ.get("KIOSK_TEST_DATABASE_URL")
+    if not pg_url:
+        pytest.skip("needs PostgreSQL: set KIOSK_TEST_DATABASE_URL (make test-pg runs it)")
+    if NGINX is None:
+        _missing(MISSING_NGINX)
+    from pgproxy import SwitchableProxy, system_database
+
+    database = system_database(pg_url)
+    proxy = SwitchableProxy(database.host, database.port)
+    proxy.start()
+    root = tmp_path_factory.mktemp("pgstack")
+    url = database.url.replace(f"{database.host}:{database.port}", f"127.0.0.1:{proxy.port}")
+    running = Stack(root, url, None)
+    try:
+        running.render_nginx()
+        running.start_app("kiosk-a")
+        running.start_app("kiosk-b")
+        running.start_app("admin")
+        running.start_nginx()
+        running.wait_apps("kiosk-a", "kiosk-b", "admin")
+        world = World(running)
+        tablet = enrol(running, world, "Tablet PG")
+        assert sign_in(tablet, world).status == 302
+        assert tablet.get("/").status == 200
+
+        proxy.stop_database()  # every open connection dies, new ones are refused
+        down = [tablet.get("/") for _ in range(4)]
+        for reply in down:
+            assert reply.status == 503
+            assert "not available right now" in reply.text
+            assert_reveals_nothing(reply)
+            assert reply.header("Retry-After") == "30"
+
+        proxy.start_database()
+        deadline = time.monotonic() + 15
+        while (reply := tablet.get("/")).status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reply.status == 200, "recovered without restarting an app server"
+        assert "Inmate 1" in reply.text, "the session survived the outage"
+        assert running.procs["kiosk-a"].poll() is None
+    finally:
+        running.stop()
+        proxy.close()
