@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from bench.data import Generated
 from bench.sessions import Client
 
@@ -43,6 +45,8 @@ class Page:
     per_page: int = 50
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Called (in a transaction) before each in-process request: e.g. fill the cart.
+    prepare: Callable[[Connection, Client, PageData], None] | None = None
 
     def path_for(self, client: Client, data: PageData) -> str:
         """The URL path for this client."""

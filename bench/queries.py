@@ -65,6 +65,9 @@ def measure(app: Flask, client: Client, page: Page, data: PageData) -> Counted:
     for name, value in client.cookies.items():
         test_client.set_cookie(name, value)
     path = page.path_for(client, data)
+    if page.prepare is not None:
+        with engine_of(app).begin() as conn:
+            page.prepare(conn, client, data)
     with counting(engine_of(app)) as statements:
         if page.method == "POST":
             response = test_client.post(path, data=page.form_for(client, data))

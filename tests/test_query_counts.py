@@ -44,7 +44,7 @@ MORE = Scale(
     courses=30,
     lessons_per_course=3,
     requests=2000,
-    ledger_entries=900,
+    ledger_entries=4000,
 )
 
 

@@ -4,4 +4,5 @@ Importing this package registers every area; an area whose tables are missing is
 skipped at run time, so each module may refer to models that exist on main.
 """
 
+from bench.areas import commissary as commissary
 from bench.areas import requests as requests
