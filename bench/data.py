@@ -189,16 +189,50 @@ def bulk_insert(conn: Connection, name: str, rows: Iterable[dict[str, Any]]) -> 
     return count
 
 
+def _sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy's SQLite types store it (UTC text for times, 0/1 for booleans)."""
+    if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
 def _flush(conn: Connection, tbl: Table, batch: list[dict[str, Any]]) -> None:
+    columns = list(batch[0])
+    raw: Any = conn.connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
-        columns = list(batch[0])
-        raw: Any = conn.connection.driver_connection
-        names = ", ".join(f'"{c}"' for c in columns)
         with raw.cursor() as cur, cur.copy(f'COPY "{tbl.name}" ({names}) FROM STDIN') as copy:
             for row in batch:
                 copy.write_row([_copy_value(row[c]) for c in columns])
+    elif conn.dialect.name == "sqlite" and all(_plain(tbl, c) for c in columns):
+        # The driver directly, values converted as SQLAlchemy would: several times faster
+        # than going through the statement compiler for a million rows.
+        marks = ", ".join("?" for _ in columns)
+        raw.executemany(
+            f'INSERT INTO "{tbl.name}" ({names}) VALUES ({marks})',  # noqa: S608 - our own names
+            [tuple(_sqlite_value(row[c]) for c in columns) for row in batch],
+        )
     else:
         conn.execute(sa_insert(tbl), batch)
+
+
+def _plain(tbl: Table, column: str) -> bool:
+    """True for the column types ``_sqlite_value`` converts exactly as SQLAlchemy does."""
+    from sqlalchemy import JSON
+
+    return not isinstance(tbl.c[column].type, JSON)
 
 
 def next_id(conn: Connection, name: str, column: str = "id") -> int:

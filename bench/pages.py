@@ -34,6 +34,8 @@ class Page:
     # Inmate pages are held to the 0.8-of-bare-Flask target.
     inmate: bool = True
     needs: tuple[str, ...] = ()
+    # The Flask endpoint that serves it: a page whose area has no route yet is skipped.
+    endpoint: str | None = None
     # Weight in the terminal model's page mix (0: not part of the mix).
     mix: float = 0.0
     # Which staff role's session requests it (staff pages).
@@ -57,9 +59,13 @@ class Page:
         fields = dict(self.form(client, data)) if self.form else {}
         return {"csrf_token": client.csrf, **fields}
 
-    def available(self, tables: set[str]) -> bool:
-        """True when the database has what the page needs."""
-        return all(t in tables for t in self.needs)
+    def available(self, tables: set[str], endpoints: Mapping[str, set[str]] | None = None) -> bool:
+        """True when the database has the page's tables and its app the page's route."""
+        if not all(t in tables for t in self.needs):
+            return False
+        if self.endpoint is None or endpoints is None:
+            return True
+        return self.endpoint in endpoints.get(self.app, set())
 
 
 PAGES: list[Page] = []

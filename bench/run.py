@@ -148,37 +148,37 @@ def selected_pages(config: BenchConfig) -> list[Page]:
     return [p for p in page_registry.PAGES if p.name in config.pages]
 
 
-def in_process_checks(prep: Prepared, pages: list[Page], log: Log) -> dict[str, dict[str, Any]]:
-    """Statements per request, status and size of each page, through the test client."""
+def build_apps(settings: Settings) -> dict[str, Flask]:
+    """Both apps in this process, for statement counts and to know which routes exist."""
     from admin import create_app as create_admin
     from kiosk import create_app as create_kiosk
 
-    apps: dict[str, Flask] = {
-        "kiosk": create_kiosk(prep.settings),
-        "admin": create_admin(prep.settings),
-    }
+    return {"kiosk": create_kiosk(settings), "admin": create_admin(settings)}
+
+
+def in_process_checks(
+    prep: Prepared, pages: list[Page], apps: dict[str, Flask], log: Log
+) -> dict[str, dict[str, Any]]:
+    """Statements per request, status and size of each page, through the test client."""
     found: dict[str, dict[str, Any]] = {}
-    try:
-        for page in pages:
-            if not page.available(prep.tables):
-                continue
-            clients = page_registry.clients_for(page, prep.clients, prep.data)
-            if not clients:
-                found[page.name] = {"error": "no session for this page"}
-                continue
-            counts = [measure(apps[page.app], c, page, prep.data) for c in clients[:3]]
-            found[page.name] = {
-                "queries": max(c.queries for c in counts),
-                "statements": max(len(c.statements) for c in counts),
-                "status": counts[0].status,
-                "bytes": counts[0].size,
-                "ok": all(c.status in page.expect for c in counts),
-            }
-        found["_home_total"] = home_weight(apps["kiosk"], prep.clients[0])
-    finally:
-        for app in apps.values():
-            app.extensions["kiosk"].database.dispose()
-    log(f"{prep.kind}: statements per page { ({k: v.get('queries') for k, v in found.items()}) }")
+    for page in pages:
+        clients = page_registry.clients_for(page, prep.clients, prep.data)
+        if not clients:
+            found[page.name] = {"error": "no session for this page"}
+            continue
+        counts = [measure(apps[page.app], c, page, prep.data) for c in clients[:3]]
+        found[page.name] = {
+            "queries": max(c.queries for c in counts),
+            "statements": max(len(c.statements) for c in counts),
+            "status": counts[0].status,
+            "bytes": counts[0].size,
+            "ok": all(c.status in page.expect for c in counts),
+        }
+    found["_home_total"] = home_weight(apps["kiosk"], prep.clients[0])
+    log(
+        f"{prep.kind}: statements per page "
+        f"{ ({k: v.get('queries') for k, v in found.items() if not k.startswith('_')}) }"
+    )
     return found
 
 
@@ -263,13 +263,19 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
     prep = prepare(config, kind, log)
     result["data"] = {"counts": prep.data.counts, "areas": prep.data.areas, **prep.timings}
     pages = selected_pages(config)
+    apps = build_apps(prep.settings)
+    endpoints = {name: set(app.view_functions) for name, app in apps.items()}
     result["not_measured"] = [
-        {"page": p.name, "reason": f"needs tables {', '.join(p.needs)} (area not on main yet)"}
+        {"page": p.name, "reason": "its area is not on main yet (no tables or route)"}
         for p in pages
-        if not p.available(prep.tables)
+        if not p.available(prep.tables, endpoints)
     ]
-    pages = [p for p in pages if p.available(prep.tables)]
-    result["in_process"] = in_process_checks(prep, pages, log)
+    pages = [p for p in pages if p.available(prep.tables, endpoints)]
+    try:
+        result["in_process"] = in_process_checks(prep, pages, apps, log)
+    finally:
+        for app in apps.values():
+            app.extensions["kiosk"].database.dispose()
 
     reference.setup(prep.url)
     logdir = config.workdir / f"logs-{kind}"
@@ -331,10 +337,9 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
 
         # Pages.
         measured: list[dict[str, Any]] = []
+        engine = create_engine(prep.url)
         for page in [p for p in pages if "orders" not in p.tags]:
-            sessions.refresh_sessions(
-                create_engine(prep.url), prep.clients, dt.datetime.now(dt.UTC)
-            )
+            sessions.refresh_sessions(engine, prep.clients, dt.datetime.now(dt.UTC))
             prepared = _requests_for(page, prep)
             if not prepared:
                 continue
@@ -357,6 +362,7 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
                 f"errors {figures.errors}, ratio to Flask {row['ratio_flask']}"
             )
         result["pages"] = measured
+        engine.dispose()
 
         # Orders (once the commissary exists).
         if "orders" not in config.skip:

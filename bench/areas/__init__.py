@@ -5,4 +5,5 @@ skipped at run time, so each module may refer to models that exist on main.
 """
 
 from bench.areas import commissary as commissary
+from bench.areas import learning as learning
 from bench.areas import requests as requests

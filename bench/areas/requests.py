@@ -198,3 +198,16 @@ add_page(
         mix=0.3,
     )
 )
+add_page(
+    Page(
+        "staff request queue",
+        "admin",
+        "/requests/",
+        endpoint="requests.index",
+        inmate=False,
+        role="officer",
+        needs=TABLES,
+        list_page=True,
+        per_page=51,  # 50 requests and the heading row
+    )
+)
