@@ -11,13 +11,31 @@ def register_blueprints(app: Flask) -> None:
         account,
         audit,
         auth,
+        certificates,
+        courses,
         dashboard,
         inmates,
         places,
+        request_types,
+        requests,
         staff,
         system,
         terminals,
     )
 
-    for module in (system, auth, dashboard, account, staff, inmates, terminals, places, audit):
+    for module in (
+        system,
+        auth,
+        dashboard,
+        account,
+        staff,
+        inmates,
+        terminals,
+        places,
+        audit,
+        courses,
+        certificates,
+    ):
+        app.register_blueprint(module.bp)
+    for module in (requests, request_types):  # requests (issue 5)
         app.register_blueprint(module.bp)

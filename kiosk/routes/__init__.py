@@ -7,7 +7,18 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every portal blueprint."""
-    from kiosk.routes import account, auth, enrol, home, money, reader, requests, shop, system
+    from kiosk.routes import (
+        account,
+        auth,
+        enrol,
+        home,
+        learning,
+        money,
+        reader,
+        requests,
+        shop,
+        system,
+    )
 
-    for module in (system, enrol, auth, home, account, requests, shop, money, reader):
+    for module in (system, enrol, auth, home, account, requests, shop, money, reader, learning):
         app.register_blueprint(module.bp)
