@@ -45,6 +45,9 @@ class Page:
     # How a list page marks each row, and how many rows one page may show.
     list_item: str = "<tr>"
     per_page: int = 50
+    # Where the pagination test looks, when the page itself may hold fewer rows (a queue
+    # of open requests); defaults to the page's own path.
+    list_path: str | None = None
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
     # Called (in a transaction) before each in-process request: e.g. fill the cart.

@@ -92,7 +92,10 @@ def generate_learning(ctx: Context) -> None:
 
     # Every inmate (earlier ones too, when the data grows) takes two of these courses.
     enrolments = table("enrolments")
-    taken = set(conn.execute(select(enrolments.c.course_id, enrolments.c.inmate_id)).tuples())
+    taken = {
+        (int(r[0]), int(r[1]))
+        for r in conn.execute(select(enrolments.c.course_id, enrolments.c.inmate_id))
+    }
     lesson_of: dict[str, int] = ctx.result.extra.setdefault("lesson_of", {})
     enrol_rows: list[dict[str, Any]] = []
     read_rows: list[dict[str, Any]] = []

@@ -209,5 +209,6 @@ add_page(
         needs=TABLES,
         list_page=True,
         per_page=51,  # 50 requests and the heading row
+        list_path="/requests/?status=all",
     )
 )
