@@ -189,22 +189,33 @@ def bulk_insert(conn: Connection, name: str, rows: Iterable[dict[str, Any]]) -> 
     return count
 
 
+def _sqlite_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# How SQLAlchemy's SQLite types store each Python type (UTC text for times, 0/1 for booleans).
+_SQLITE: dict[type, Callable[[Any], Any]] = {
+    str: lambda v: v,
+    int: lambda v: v,
+    float: lambda v: v,
+    type(None): lambda v: v,
+    bool: int,
+    dt.datetime: _sqlite_datetime,
+    dt.date: lambda v: v.isoformat(),
+    dict: json.dumps,
+    list: json.dumps,
+}
+
+
 def _sqlite_value(value: Any) -> Any:
-    """A value as SQLAlchemy's SQLite types store it (UTC text for times, 0/1 for booleans)."""
-    if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if hasattr(value, "value"):
+    """A value as SQLAlchemy's SQLite types would bind it."""
+    convert = _SQLITE.get(type(value))
+    if convert is not None:
+        return convert(value)
+    if hasattr(value, "value"):  # an enum (stored as its value)
         return value.value
-    if isinstance(value, dict | list):
-        return json.dumps(value)
     return value
 
 
@@ -404,6 +415,29 @@ def generate_terminals(ctx: Context) -> None:
 
 
 # Running ------------------------------------------------------------------------
+
+
+def generation_engine(url: str) -> Engine:
+    """An engine for writing the data: on SQLite with a big page cache and no syncing.
+
+    The secondary indexes of 200,000 requests and 1,000,000 ledger entries do not fit
+    SQLite's default 2 MB cache; with 256 MB the generator runs several times faster.
+    A crash while generating only loses a database the next run makes again.
+    """
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        def pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA cache_size=-262144")
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.close()
+
+        event.listen(engine, "connect", pragmas)
+    return engine
 
 
 def existing_tables(engine: Engine) -> set[str]:

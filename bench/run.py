@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import shutil
 import time
@@ -92,31 +94,76 @@ def env_for(settings: Settings) -> dict[str, str]:
     }
 
 
+def fingerprint(config: BenchConfig, url: str) -> str:
+    """What the generated data depends on: scale, seed, schema and the generators' code."""
+    from kiosk.migrate import head_revision
+
+    code = hashlib.sha256()
+    for path in [ROOT / "bench" / "data.py", *sorted((ROOT / "bench" / "areas").glob("*.py"))]:
+        code.update(path.read_bytes())
+    facts = {
+        "scale": config.scale.__dict__,
+        "seed": config.seed,
+        "head": head_revision(url),
+        "code": code.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
 def prepare(config: BenchConfig, kind: str, log: Log) -> Prepared:
-    """Migrate an empty database, fill it, and sign in a session per simulated terminal."""
+    """Migrate an empty database, fill it, and sign in a session per simulated terminal.
+
+    With ``BENCH_REUSE_DATA=1`` the data of an earlier run with the same fingerprint is
+    used again (SQLite: a pristine copy of the file; PostgreSQL: the database as the
+    last run left it, a few thousand orders and requests richer).
+    """
     url = database_url(config, kind)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    reset_database(url)
-    upgrade(url)
-    timings["migrate_s"] = time.perf_counter() - started
     settings = settings_for(config, kind, url)
     secrets = load_or_create_secrets(settings.instance_path, {})
-    # Cheap hashing for the one PIN and password the generator stores: it never signs in.
-    hasher = SecretHasher(time_cost=1, memory_kib=64, parallelism=1, pin_pepper=secrets.pin_pepper)
-    engine = create_engine(url)
-    started = time.perf_counter()
+    state_path = config.workdir / f"data-{kind}.json"
+    template = config.workdir / "sqlite" / "kiosk-template.sqlite3"
+    print_ = fingerprint(config, url)
+    generated: Generated | None = None
+    if config.reuse_data and state_path.exists():
+        saved = json.loads(state_path.read_text())
+        if saved.get("fingerprint") == print_ and (kind != "sqlite" or template.exists()):
+            if kind == "sqlite":
+                target = Path(make_url(url).database or "")
+                for suffix in ("-wal", "-shm"):
+                    Path(str(target) + suffix).unlink(missing_ok=True)
+                shutil.copyfile(template, target)
+            generated = Generated.from_json(saved["data"])
+            timings["reused_data"] = 1.0
+            log(f"{kind}: reusing the data of an earlier run ({state_path.name})")
+    engine = datagen.generation_engine(url)
     now = dt.datetime.now(dt.UTC)
-    generated = datagen.generate(
-        engine,
-        config.scale,
-        hasher=hasher,
-        vault=Vault(secrets.data_key),
-        now=now,
-        seed=config.seed,
-        log=log,
-    )
-    timings["generate_s"] = time.perf_counter() - started
+    if generated is None:
+        started = time.perf_counter()
+        engine.dispose()
+        reset_database(url)
+        upgrade(url)
+        timings["migrate_s"] = time.perf_counter() - started
+        # Cheap hashing for the one PIN and password stored: the benchmark never signs in.
+        hasher = SecretHasher(
+            time_cost=1, memory_kib=64, parallelism=1, pin_pepper=secrets.pin_pepper
+        )
+        engine = datagen.generation_engine(url)
+        started = time.perf_counter()
+        generated = datagen.generate(
+            engine,
+            config.scale,
+            hasher=hasher,
+            vault=Vault(secrets.data_key),
+            now=now,
+            seed=config.seed,
+            log=log,
+        )
+        timings["generate_s"] = time.perf_counter() - started
+        state_path.write_text(json.dumps({"fingerprint": print_, "data": generated.to_json()}))
+        if kind == "sqlite":
+            engine.dispose()
+            shutil.copyfile(Path(make_url(url).database or ""), template)
     staff_ids = pick_staff(generated)
     started = time.perf_counter()
     clients = sessions.create_sessions(
