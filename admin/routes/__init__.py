@@ -21,6 +21,7 @@ def register_blueprints(app: Flask) -> None:
         staff,
         system,
         terminals,
+        whitelist,
     )
 
     for module in (
@@ -33,6 +34,7 @@ def register_blueprints(app: Flask) -> None:
         terminals,
         places,
         audit,
+        whitelist,
         courses,
         certificates,
     ):

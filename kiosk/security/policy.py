@@ -288,7 +288,14 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
             and obj.proposed_by_id == actor.id
         ):
             return False
-        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # A national rule (no facility) applies everywhere: every whitelist viewer may read
+        # it; changing it needs national scope, like any object outside a facility.
+        if (
+            perm is Perm.WHITELIST_VIEW
+            and isinstance(obj, WhitelistRule)
+            and obj.facility_id is None
+        ):
+            return True
         # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False

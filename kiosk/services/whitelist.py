@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -35,7 +36,16 @@ from kiosk.models import (
 from kiosk.security.policy import Perm, can
 from kiosk.services import audit
 from kiosk.services.audit import Actor
-from kiosk.whitelist import CanonicalURL, Reason, Rule, URLRefused, Verdict, Whitelist, canonicalize
+from kiosk.whitelist import (
+    CanonicalURL,
+    Reason,
+    Rule,
+    URLRefused,
+    Verdict,
+    Whitelist,
+    canonicalize,
+    library,
+)
 from kiosk.whitelist.fetch import Fetched, Fetcher, FetchError, kind_of
 
 
@@ -609,3 +619,100 @@ def libraries_for(session: Session, inmate: Inmate) -> list[OfflineLibrary]:
         .order_by(OfflineLibrary.name, OfflineLibrary.id)
     )
     return list(session.scalars(stmt))
+
+
+def add_library(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    folder: Path,
+    file_name: str,
+    name: str,
+    facility_id: int | None,
+    now: dt.datetime,
+) -> OfflineLibrary:
+    """Offer a ZIM file from the zim folder as an offline library (national or one facility)."""
+    name = name.strip()
+    if not name or len(name) > OfflineLibrary.NAME_MAX:
+        raise WhitelistError(
+            _l("Give a name of at most %(n)d characters.", n=OfflineLibrary.NAME_MAX), field="name"
+        )
+    if file_name not in library.zim_files(folder):
+        raise WhitelistError(_l("Choose a file from the list."), field="file_name")
+    try:
+        library.Library(folder, file_name)
+    except library.LibraryMissing:
+        raise WhitelistError(
+            _l("This file is not a readable ZIM file."), field="file_name"
+        ) from None
+    if not can(staff, Perm.WHITELIST_APPROVE, OfflineLibrary(facility_id=facility_id)):
+        raise NotFound()
+    with unit_of_work(session):
+        taken = session.scalars(
+            select(OfflineLibrary.id).where(OfflineLibrary.file_name == file_name)
+        ).first()
+        if taken is not None:
+            raise RuleExists(_l("This file is offered already."), field="file_name")
+        row = OfflineLibrary(
+            name=name,
+            file_name=file_name,
+            facility_id=facility_id,
+            enabled=True,
+            added_by_id=staff.id,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "whitelist.library_add",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=facility_id,
+            details={"file": file_name, "name": name},
+        )
+    return row
+
+
+def set_library_enabled(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    library_id: int,
+    enabled: bool,
+    now: dt.datetime,
+) -> OfflineLibrary:
+    """Open or close an offline library for inmates."""
+    with unit_of_work(session):
+        row = session.scalars(
+            select(OfflineLibrary)
+            .where(OfflineLibrary.id == library_id)
+            .with_for_update(of=OfflineLibrary)
+        ).first()
+        if row is None or not can(staff, Perm.WHITELIST_APPROVE, row):
+            raise NotFound()
+        row.enabled = enabled
+        audit.record(
+            session,
+            "whitelist.library_enable" if enabled else "whitelist.library_disable",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=row.facility_id,
+        )
+    return row
+
+
+def library_for(session: Session, inmate: Inmate, library_id: int) -> OfflineLibrary:
+    """An offline library this inmate may open, else ``NotFound``."""
+    row = session.get(OfflineLibrary, library_id)
+    if (
+        row is None
+        or not row.enabled
+        or (row.facility_id is not None and row.facility_id != inmate.facility_id)
+    ):
+        raise NotFound()
+    return row
