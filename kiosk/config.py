@@ -159,14 +159,25 @@ class Settings:
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     enrolment_code_hours: int = 24
-    db_pool_size: int = 5
-    db_max_overflow: int = 5
+    # Per app process: a gunicorn worker has 4 threads and each holds at most one
+    # connection; the overflow covers short side sessions (session-expiry audit, CLI).
+    # 2 apps x 2 servers x 2 workers x 8 = 64, below PostgreSQL's default 100.
+    db_pool_size: int = 4
+    db_max_overflow: int = 4
     db_echo: bool = False
     rate_limits_enabled: bool = True
     # Behind nginx: the internal location that serves media after the app allowed it
     # (X-Accel-Redirect, e.g. "/_media/"); None serves files from the app itself.
     media_accel_prefix: str | None = None
     log_level: str = "INFO"
+    # The reader of whitelisted sites: a deadline for a whole fetch (redirects included),
+    # a byte cap per response, how long fetched pages are cached, an extra CA bundle
+    # (PEM) for on-site mirrors, and the folder of offline libraries (ZIM files).
+    whitelist_timeout_seconds: float = 10.0
+    whitelist_max_bytes: int = 5_000_000
+    whitelist_cache_seconds: int = 3600
+    whitelist_ca_file: str | None = None
+    whitelist_zim_path: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -203,6 +214,9 @@ class Settings:
             "enrolment_code_hours": 1,
             "db_pool_size": 1,
             "db_max_overflow": 0,
+            "whitelist_timeout_seconds": 1,
+            "whitelist_max_bytes": 10_000,
+            "whitelist_cache_seconds": 0,
         }
         for name in bools:
             raw = env.get(ENV_PREFIX + name.upper())
@@ -218,6 +232,8 @@ class Settings:
             "timezone",
             "log_level",
             "media_accel_prefix",
+            "whitelist_ca_file",
+            "whitelist_zim_path",
             "redis_prefix",
         ):
             raw = env.get(ENV_PREFIX + name.upper())
@@ -250,6 +266,13 @@ class Settings:
         if self.require_client_cert and not self.behind_proxy:
             # The fingerprint header can be forged by anyone who reaches the app directly.
             raise ConfigError("KIOSK_REQUIRE_CLIENT_CERT needs KIOSK_BEHIND_PROXY")
+
+    @property
+    def zim_folder(self) -> Path:
+        """Where offline libraries (ZIM files) live: ``<instance>/zim`` unless configured."""
+        return (
+            Path(self.whitelist_zim_path) if self.whitelist_zim_path else self.instance_path / "zim"
+        )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed."""

@@ -8,11 +8,16 @@ to the platform's own media (``/media/...``).
 
 from __future__ import annotations
 
+import html as html_module
 import re
 import unicodedata
-from typing import Final
+from collections.abc import Callable, Iterator
+from typing import Any, Final
 
 import bleach
+
+# html5lib's filter base, re-exported by bleach (the stubs do not list it).
+from bleach.html5lib_shim import Filter  # type: ignore[attr-defined]
 
 # fmt: off
 ALLOWED_TAGS: Final = frozenset({
@@ -102,3 +107,144 @@ def to_text(html: str) -> str:
     """The plain text of (cleaned) HTML, for search and summaries."""
     stripped: str = bleach.clean(html, tags=set(), strip=True)
     return re.sub(r"\s+", " ", stripped).strip()
+
+
+# The reader ----------------------------------------------------------------------------
+# Pages fetched from whitelisted sites (and offline libraries) are cleaned harder than our
+# own rich text: text structure only, and every link and picture is rewritten by the
+# caller, so nothing on the page can reach past the server.
+
+# fmt: off
+READER_TAGS: Final = ALLOWED_TAGS | frozenset({
+    "article", "aside", "cite", "del", "details", "footer", "header", "ins", "kbd", "main",
+    "mark", "nav", "q", "s", "samp", "section", "small", "summary", "time", "var",
+})
+# fmt: on
+READER_ATTRIBUTES: Final[dict[str, frozenset[str]]] = {
+    "a": frozenset({"href", "title"}),
+    "abbr": frozenset({"title"}),
+    "img": frozenset({"src", "alt", "title", "width", "height"}),
+    "td": frozenset({"colspan", "rowspan"}),
+    "th": frozenset({"colspan", "rowspan", "scope"}),
+    "ol": frozenset({"start"}),
+}
+_READER_URL_LIMIT: Final = 4096
+# The class the reader's CSS uses to mark a link that leads off the whitelist.
+UNAVAILABLE_CLASS: Final = "reader-unavailable"
+
+
+def _allow_reader_attribute(tag: str, name: str, value: str) -> bool:
+    if name not in READER_ATTRIBUTES.get(tag, frozenset()):
+        return False
+    if name in _URL_ATTRIBUTES:
+        # Judged by the rewriting filter below, against the whitelist; only length here.
+        return len(value) <= _READER_URL_LIMIT
+    if name in _NUMBER_ATTRIBUTES:
+        return value.isascii() and value.isdigit() and len(value) <= 4
+    if name == "scope":
+        return value in _SCOPES
+    return True
+
+
+def _rewriting_filter(
+    rewrite_link: Callable[[str], str | None],
+    rewrite_image: Callable[[str], str | None],
+    unavailable: str,
+) -> type[Filter]:
+    class Rewrite(Filter):  # type: ignore[misc]
+        """Links through the reader or marked unavailable; pictures proxied or dropped."""
+
+        def __iter__(self) -> Iterator[dict[str, Any]]:
+            # One entry per open <a>: "link" (kept), "plain" (no address) or "unavailable".
+            open_links: list[str] = []
+            for token in Filter.__iter__(self):
+                kind = token.get("type")
+                name = token.get("name")
+                if name == "a" and kind == "StartTag":
+                    attrs = dict(token.get("data") or {})
+                    href = attrs.pop((None, "href"), None)
+                    target = rewrite_link(href) if href else None
+                    if target is not None:
+                        attrs[(None, "href")] = target
+                        open_links.append("link")
+                        yield {**token, "data": attrs}
+                        continue
+                    state = "unavailable" if href else "plain"
+                    open_links.append(state)
+                    span = {(None, "class"): UNAVAILABLE_CLASS} if href else {}
+                    yield {**token, "name": "span", "data": span}
+                    continue
+                if name == "a" and kind == "EndTag":
+                    state = open_links.pop() if open_links else "plain"
+                    if state == "link":
+                        yield token
+                        continue
+                    if state == "unavailable":
+                        yield {
+                            "type": "StartTag",
+                            "name": "small",
+                            "namespace": token.get("namespace"),
+                            "data": {},
+                        }
+                        yield {"type": "Characters", "data": f" ({unavailable})"}
+                        yield {
+                            "type": "EndTag",
+                            "name": "small",
+                            "namespace": token.get("namespace"),
+                        }
+                    yield {**token, "name": "span"}
+                    continue
+                if name == "img" and kind in ("EmptyTag", "StartTag"):
+                    attrs = dict(token.get("data") or {})
+                    src = attrs.pop((None, "src"), None)
+                    proxied = rewrite_image(src) if src else None
+                    if proxied is None:
+                        alt = attrs.get((None, "alt"))
+                        if alt:
+                            yield {"type": "Characters", "data": f"[{alt}]"}
+                        continue
+                    attrs[(None, "src")] = proxied
+                    yield {**token, "data": attrs}
+                    continue
+                yield token
+
+    return Rewrite
+
+
+def clean_reader_html(
+    html: str,
+    *,
+    rewrite_link: Callable[[str], str | None],
+    rewrite_image: Callable[[str], str | None],
+    unavailable: str,
+) -> str:
+    """A fetched page as inert HTML: allowlisted structure only, every link given to
+    ``rewrite_link`` (None: plain text marked ``unavailable``) and every picture to
+    ``rewrite_image`` (None: dropped, its alt text kept)."""
+    if not html:
+        return ""
+    text = unicodedata.normalize("NFC", html).replace("\x00", "")
+    text = _CONTENT_DROPPED.sub("", text)
+    cleaner = bleach.Cleaner(
+        tags=READER_TAGS,
+        attributes=_allow_reader_attribute,
+        protocols={"http", "https"},
+        strip=True,
+        strip_comments=True,
+        # The stubs type filters as html5lib's own class; ours is the same, vendored by bleach.
+        filters=[_rewriting_filter(rewrite_link, rewrite_image, unavailable)],  # type: ignore[list-item]
+    )
+    cleaned: str = cleaner.clean(text)
+    return cleaned
+
+
+_TITLE: Final = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def page_title(html: str) -> str:
+    """The text of a page's <title> (plain text, at most 200 characters)."""
+    match = _TITLE.search(html[:200_000])
+    if not match:
+        return ""
+    # to_text() gives HTML-escaped text; the title is rendered by Jinja, which escapes it.
+    return html_module.unescape(to_text(match.group(1)))[:200]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
-from stackutil import NGINX, Browser, Reply, Stack
+from stackutil import NGINX, Browser, Reply, Stack, free_port
 
 from kiosk.cli import main
 
@@ -124,6 +125,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     database = f"sqlite:///{root / 'kiosk.sqlite3'}"
     upgrade(database)
     running = Stack(root, database, REDIS_URL if redis_available() else None)
+    # Its own keys in the shared Redis: other runs on this machine never share its counters.
     running.redis_prefix = f"test-{uuid.uuid4().hex[:12]}"
     try:
         # Generous at nginx here, so the app's own limits can be seen; a test narrows it.
@@ -300,6 +302,11 @@ def test_a_session_stays_valid_while_requests_alternate_between_the_servers(
     after = {n: stack.access_log(n).count('"path": "/account/"') for n in ("kiosk-a", "kiosk-b")}
     assert after["kiosk-a"] > before["kiosk-a"], "server A served some"
     assert after["kiosk-b"] > before["kiosk-b"], "server B served some"
+    lines = [line for line in stack.access_log("kiosk-a").splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert {"client", "path", "status", "ms", "request_id"} <= set(records[-1])
+    assert all("?" not in r["path"] for r in records)
+    assert all(r["request_id"] for r in records), "nginx's request id reaches the app log"
 
 
 def test_a_rate_limit_counts_across_both_servers(stack: Stack) -> None:
@@ -518,6 +525,19 @@ def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
         assert sign_in(tablet, world).status == 302
         assert tablet.get("/").status == 200
 
+        # Load from other clients all along: they see pages or the 503 page, nothing else.
+        seen: list[int] = []
+        stop_load = threading.Event()
+
+        def load() -> None:
+            while not stop_load.is_set():
+                try:
+                    seen.append(running.tablet(tablet.cert).get("/sign-in").status)
+                except OSError:
+                    seen.append(0)
+
+        loader = threading.Thread(target=load)
+        loader.start()
         proxy.stop_database()  # every open connection dies, new ones are refused
         down = [tablet.get("/") for _ in range(4)]
         for reply in down:
@@ -533,6 +553,41 @@ def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
         assert reply.status == 200, "recovered without restarting an app server"
         assert "Inmate 1" in reply.text, "the session survived the outage"
         assert running.procs["kiosk-a"].poll() is None
+        stop_load.set()
+        loader.join(timeout=30)
+        assert seen
+        assert set(seen) <= {200, 302, 503}, f"only pages or the friendly 503: {set(seen)}"
     finally:
         running.stop()
         proxy.close()
+
+
+def test_make_stack_serves_a_signed_in_inmate_page_through_nginx(tmp_path: Path) -> None:
+    """`kiosk stack --check` (what `make stack` runs, then stops): SQLite here, for speed."""
+    if NGINX is None:
+        _missing(MISSING_NGINX)
+    ports = [free_port() for _ in range(6)]
+    result = CliRunner().invoke(
+        main,
+        [
+            "stack",
+            "--check",
+            "--dir",
+            str(tmp_path / "stack"),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'stack.sqlite3'}",
+            "--redis-url",
+            f"redis://127.0.0.1:{ports[5]}/0",
+            "--inmate-port",
+            str(ports[0]),
+            "--staff-port",
+            str(ports[1]),
+            "--first-app-port",
+            str(ports[2]),
+        ],
+        env={"KIOSK_ARGON2_TIME_COST": "1", "KIOSK_ARGON2_MEMORY_KIB": "64"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "an inmate signed in through nginx" in result.output
+    assert "passphrase" in result.output
+    assert (tmp_path / "stack" / "pki" / "crl.pem").exists()

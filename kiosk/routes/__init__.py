@@ -7,7 +7,31 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every portal blueprint."""
-    from kiosk.routes import account, auth, enrol, home, money, requests, shop, system
+    from kiosk.routes import (
+        account,
+        auth,
+        enrol,
+        home,
+        learning,
+        library,
+        money,
+        reader,
+        requests,
+        shop,
+        system,
+    )
 
-    for module in (system, enrol, auth, home, account, requests, shop, money):
+    for module in (
+        system,
+        enrol,
+        auth,
+        home,
+        account,
+        requests,
+        shop,
+        money,
+        reader,
+        learning,
+        library,
+    ):
         app.register_blueprint(module.bp)

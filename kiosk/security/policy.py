@@ -13,14 +13,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from kiosk.errors import DomainError, NotFound
 from kiosk.models import (
     AuditEvent,
+    Course,
+    Enrolment,
+    EnrolmentStatus,
     Facility,
     Inmate,
     InmateRequest,
     Product,
+    RequestNamedStaff,
     Role,
     Staff,
     Terminal,
@@ -224,6 +229,28 @@ def staff_may_see_request(actor: Staff, req: InmateRequest) -> bool:
     return req.group_role in roles and in_scope(actor, req.group_facility_id)
 
 
+def visible_requests_clause(actor: Staff) -> ColumnElement[bool]:
+    """The same rule as ``staff_may_see_request``, as a WHERE clause for queues and lists."""
+    if Perm.REQUEST_HANDLE not in permissions_of(actor):
+        return false()
+    roles = sorted(actor.roles, key=lambda r: r.value)
+    group: ColumnElement[bool] = InmateRequest.group_role.in_(roles)
+    if not actor.all_facilities:
+        group = and_(group, InmateRequest.group_facility_id.in_(sorted(actor.facility_ids)))
+    clause = or_(group, InmateRequest.escalated_to_id == actor.id)
+    if Role.HEALTHCARE not in roles:
+        clause = and_(clause, InmateRequest.sensitivity != Sensitivity.HEALTH)
+    named = (
+        select(RequestNamedStaff.request_id)
+        .where(
+            RequestNamedStaff.request_id == InmateRequest.id,
+            RequestNamedStaff.staff_id == actor.id,
+        )
+        .exists()
+    )
+    return and_(clause, ~named)
+
+
 # --- end of requests ------------------------------------------------------------------
 
 
@@ -240,6 +267,9 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
     if isinstance(actor, Inmate) and isinstance(obj, Product):
         return _inmate_may_buy(actor, obj)
     # --- end commissary ---------------------------------------------------------------
+    # --- learning (issue 6): see the learning block below ---------------------------
+    if isinstance(obj, Course):
+        return _may_touch_course(actor, perm, obj)
     if isinstance(actor, Inmate):
         owner = getattr(obj, "inmate_id", None)
         if isinstance(obj, Inmate):
@@ -258,10 +288,46 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
             and obj.proposed_by_id == actor.id
         ):
             return False
-        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # A national rule (no facility) applies everywhere: every whitelist viewer may read
+        # it; changing it needs national scope, like any object outside a facility.
+        if (
+            perm is Perm.WHITELIST_VIEW
+            and isinstance(obj, WhitelistRule)
+            and obj.facility_id is None
+        ):
+            return True
         # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False
+
+
+# --- Learning ---------------------------------------------------------------------
+# A course belongs to its home facility: teachers (COURSE_MANAGE) whose scope holds it
+# write it, enrol learners and mark their work. Learners see a course in the catalogue
+# only while it is published and offered at their facility, and study it (lessons,
+# media, quizzes, assignments) only with an active enrolment of their own.
+
+
+def _may_touch_course(actor: Any, perm: Perm, course: Course) -> bool:
+    if isinstance(actor, Staff):
+        return in_scope(actor, course.facility_id)
+    if isinstance(actor, Inmate):
+        return course.is_published and actor.facility_id in course.facility_ids
+    return False
+
+
+def may_study(inmate: Inmate, course: Course, enrolment: Enrolment | None) -> bool:
+    """May a learner open the lessons, media, quizzes and assignments of a course?"""
+    return (
+        can(inmate, Perm.PORTAL_USE, course)
+        and enrolment is not None
+        and enrolment.inmate_id == inmate.id
+        and enrolment.course_id == course.id
+        and enrolment.status is EnrolmentStatus.ACTIVE
+    )
+
+
+# --- End of learning -------------------------------------------------------------
 
 
 def require(actor: Any, perm: Perm, obj: Any = None) -> None:

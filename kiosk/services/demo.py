@@ -30,7 +30,15 @@ from kiosk.models import (
 from kiosk.security import totp
 from kiosk.security.crypto import Vault
 from kiosk.security.passwords import SecretHasher
-from kiosk.services import audit, demo_commissary, demo_requests, places, terminals
+from kiosk.services import (
+    audit,
+    demo_commissary,
+    demo_learning,
+    demo_requests,
+    demo_whitelist,
+    places,
+    terminals,
+)
 from kiosk.services.audit import Actor
 
 DEMO_FLAG = "demo"
@@ -209,6 +217,8 @@ def load(
             session, actor=actor, terminal=first, now=now, code_hours=24
         )
     demo_requests.load(session, vault=vault, now=now)  # requests (issue 5)
+    demo_learning.load(session, now=now)  # courses, lessons, a quiz, learners (learning area)
+    demo_whitelist.load(session, now=now)  # learning sites, a request, an offline library
     return DemoResult(
         enrolment_code=code, terminal_name=first.name, inmates=result_inmates, staff=staff_names
     )

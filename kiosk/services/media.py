@@ -40,7 +40,7 @@ class Kind:
 
     content_type: str
     extension: str
-    family: str  # "image", "pdf", "audio", "video"
+    family: str  # "image", "pdf", "audio", "video", "captions"
     max_bytes: int
 
 
@@ -55,6 +55,9 @@ KINDS: Final = {
     "audio/mp4": Kind("audio/mp4", "m4a", "audio", 100 * MB),
     "video/mp4": Kind("video/mp4", "mp4", "video", 1024 * MB),
     "video/webm": Kind("video/webm", "webm", "video", 1024 * MB),
+    # Captions and subtitles for video and sound (WebVTT). Served as text/vtt with nosniff
+    # and a sandbox, so a cue that looks like markup is never run as a page.
+    "text/vtt": Kind("text/vtt", "vtt", "captions", 2 * MB),
 }
 # The largest upload any form may send; routes that take files raise their limit to this.
 MAX_UPLOAD: Final = max(k.max_bytes for k in KINDS.values()) + MB
@@ -109,6 +112,9 @@ def sniff(head: bytes) -> Kind | None:
         return KINDS["video/webm"]
     if head.startswith(b"OggS"):
         return KINDS["audio/ogg"]
+    vtt = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    if vtt.startswith(b"WEBVTT") and (len(vtt) == 6 or vtt[6:7] in (b" ", b"\t", b"\n", b"\r")):
+        return KINDS["text/vtt"]
     if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return KINDS["audio/mpeg"]
     return None

@@ -8,28 +8,45 @@ into a ``kiosk.whitelist.Whitelist``; nothing else decides what an inmate may re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
 from kiosk.models import (
+    CachedPage,
     Facility,
     Inmate,
+    OfflineLibrary,
     RuleStatus,
     SiteRequest,
     SiteRequestStatus,
     Staff,
     Unit,
+    VisitVerdict,
     WhitelistRule,
+    WhitelistVisit,
 )
 from kiosk.security.policy import Perm, can
 from kiosk.services import audit
 from kiosk.services.audit import Actor
-from kiosk.whitelist import Reason, Rule, URLRefused, Verdict, Whitelist
+from kiosk.whitelist import (
+    CanonicalURL,
+    Reason,
+    Rule,
+    URLRefused,
+    Verdict,
+    Whitelist,
+    canonicalize,
+    library,
+)
+from kiosk.whitelist.fetch import Fetched, Fetcher, FetchError, kind_of
 
 
 class WhitelistError(DomainError):
@@ -198,7 +215,12 @@ def propose_rule(
         session.add(row)
         session.flush()
         if site_request_id is not None:
-            request_row = session.get(SiteRequest, site_request_id, with_for_update=True)
+            request_row = session.scalars(
+                select(SiteRequest)
+                .where(SiteRequest.id == site_request_id)
+                .with_for_update(of=SiteRequest)
+                .execution_options(populate_existing=True)
+            ).first()
             if request_row is not None and request_row.status is SiteRequestStatus.OPEN:
                 request_row.status = SiteRequestStatus.PROPOSED
                 request_row.handled_by_id = staff.id
@@ -222,7 +244,10 @@ def propose_rule(
 
 def _locked(session: Session, staff: Staff, rule_id: int, perm: Perm) -> WhitelistRule:
     row = session.scalars(
-        select(WhitelistRule).where(WhitelistRule.id == rule_id).with_for_update(of=WhitelistRule)
+        select(WhitelistRule)
+        .where(WhitelistRule.id == rule_id)
+        .with_for_update(of=WhitelistRule)
+        .execution_options(populate_existing=True)
     ).first()
     if row is None or not can(staff, perm, row):
         raise NotFound()
@@ -383,3 +408,340 @@ def explain(
     """The verdict for ``url`` in a facility (and unit), for the staff's try-a-URL page."""
     rows = rules_in_force(session, facility_id=facility_id, unit_id=unit_id, now=now)
     return as_whitelist(rows).check(url)
+
+
+# Visits, the page cache and inmates' requests ----------------------------------------
+
+
+def record_visit(
+    session: Session,
+    *,
+    inmate: Inmate,
+    terminal_id: int | None,
+    url: str,
+    verdict: VisitVerdict,
+    reason: str,
+    rule_id: int | None = None,
+    kind: str = "page",
+    upstream_status: int | None = None,
+    now: dt.datetime,
+) -> WhitelistVisit:
+    """Log one visit or refusal (inmate, URL, verdict): every request of the reader writes one."""
+    host = ""
+    try:
+        host = canonicalize(url).host
+    except URLRefused:
+        host = ""
+    with unit_of_work(session):
+        row = WhitelistVisit(
+            at=now,
+            inmate_id=inmate.id,
+            facility_id=inmate.facility_id,
+            unit_id=inmate.unit_id,
+            terminal_id=terminal_id,
+            url=url[: WhitelistVisit.URL_MAX],
+            host=host[:255],
+            verdict=verdict,
+            reason=reason[:40],
+            rule_id=rule_id,
+            kind=kind[:16],
+            upstream_status=upstream_status,
+        )
+        session.add(row)
+    return row
+
+
+def _cache_key(url: str) -> str:
+    return hashlib.sha256(url.encode("ascii", errors="replace")).hexdigest()
+
+
+def fetch_cached(
+    session: Session,
+    fetcher: Fetcher,
+    url: CanonicalURL,
+    *,
+    kinds: frozenset[str],
+    now: dt.datetime,
+    cache_seconds: int,
+) -> Fetched:
+    """The content at ``url``: from the cache while fresh, else fetched (and cached).
+
+    The URL has passed the whitelist already; a cached answer that came through a
+    redirect is used only while its final address is still allowed.
+    """
+    key_url = url.geturl(fragment=False)
+    key = _cache_key(key_url)
+    if cache_seconds > 0:
+        row = session.scalars(
+            select(CachedPage).where(CachedPage.url_hash == key, CachedPage.expires_at > now)
+        ).first()
+        if row is not None and fetcher.whitelist.allows(row.final_url):
+            kind = kind_of(row.content_type)
+            if kind is None or kind not in kinds:
+                raise FetchError("content_type", refused=True, status=row.upstream_status)
+            rule = fetcher.whitelist.check(row.final_url).rule
+            return Fetched(
+                url=row.final_url,
+                kind=kind,
+                content_type=row.content_type,
+                charset=row.charset,
+                body=row.body,
+                status=row.upstream_status,
+                rule_id=rule.id if rule else None,
+            )
+    # No database transaction stays open while the upstream answers.
+    session.commit()
+    fetched = fetcher.fetch(key_url, kinds=kinds)
+    if cache_seconds > 0:
+        try:
+            with unit_of_work(session):
+                session.execute(
+                    delete(CachedPage).where(
+                        or_(CachedPage.url_hash == key, CachedPage.expires_at <= now)
+                    )
+                )
+                session.add(
+                    CachedPage(
+                        url_hash=key,
+                        url=key_url,
+                        final_url=fetched.url,
+                        content_type=fetched.content_type,
+                        charset=fetched.charset or "",
+                        body=fetched.body,
+                        upstream_status=fetched.status,
+                        fetched_at=now,
+                        expires_at=now + dt.timedelta(seconds=cache_seconds),
+                    )
+                )
+        except IntegrityError:
+            # Another request cached the same page at the same moment: theirs is as good.
+            session.rollback()
+    return fetched
+
+
+def ask_for_site(
+    session: Session,
+    *,
+    actor: Actor,
+    inmate: Inmate,
+    url: str,
+    reason: str,
+    now: dt.datetime,
+) -> tuple[SiteRequest, bool]:
+    """An inmate's request to add a site; (request, created). Asking twice gives the same one."""
+    url = url.strip()
+    reason = reason.strip()
+    if not url or len(url) > SiteRequest.URL_MAX:
+        raise WhitelistError(
+            _l("Give the address, at most %(n)d characters.", n=SiteRequest.URL_MAX), field="url"
+        )
+    if not reason or len(reason) > SiteRequest.REASON_MAX:
+        raise WhitelistError(
+            _l("Say in at most %(n)d characters why you need it.", n=SiteRequest.REASON_MAX),
+            field="reason",
+        )
+    with unit_of_work(session):
+        # The inmate's row is the lock: two submits at once cannot both find no request.
+        session.scalars(
+            select(Inmate).where(Inmate.id == inmate.id).with_for_update(of=Inmate)
+        ).first()
+        existing = session.scalars(
+            select(SiteRequest)
+            .where(
+                SiteRequest.inmate_id == inmate.id,
+                SiteRequest.url == url,
+                SiteRequest.status == SiteRequestStatus.OPEN,
+            )
+            .with_for_update(of=SiteRequest)
+            .execution_options(populate_existing=True)
+        ).first()
+        if existing is not None:
+            return existing, False
+        row = SiteRequest(
+            inmate_id=inmate.id,
+            facility_id=inmate.facility_id,
+            unit_id=inmate.unit_id,
+            url=url,
+            reason=reason,
+            status=SiteRequestStatus.OPEN,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "whitelist.site_request",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=inmate.facility_id,
+            details={"url": url[:300]},
+        )
+    return row, True
+
+
+def decline_site_request(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    request_id: int,
+    answer: str,
+    now: dt.datetime,
+) -> SiteRequest:
+    """Staff say no to a request, with an answer the inmate reads."""
+    answer = answer.strip()
+    if len(answer) > SiteRequest.ANSWER_MAX:
+        raise WhitelistError(
+            _l("Write at most %(n)d characters.", n=SiteRequest.ANSWER_MAX), field="answer"
+        )
+    with unit_of_work(session):
+        row = session.scalars(
+            select(SiteRequest)
+            .where(SiteRequest.id == request_id)
+            .with_for_update(of=SiteRequest)
+            .execution_options(populate_existing=True)
+        ).first()
+        if row is None or not can(staff, Perm.WHITELIST_PROPOSE, row):
+            raise NotFound()
+        if row.status is not SiteRequestStatus.OPEN:
+            raise WrongState(_l("This request has been answered already."))
+        row.status = SiteRequestStatus.DECLINED
+        row.handled_by_id = staff.id
+        row.handled_at = now
+        row.answer = answer
+        audit.record(
+            session,
+            "whitelist.site_request_decline",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=row.facility_id,
+        )
+    return row
+
+
+def libraries_for(session: Session, inmate: Inmate) -> list[OfflineLibrary]:
+    """Offline libraries this inmate may open: enabled, national or of their facility."""
+    stmt = (
+        select(OfflineLibrary)
+        .where(
+            OfflineLibrary.enabled.is_(True),
+            or_(
+                OfflineLibrary.facility_id.is_(None),
+                OfflineLibrary.facility_id == inmate.facility_id,
+            ),
+        )
+        .order_by(OfflineLibrary.name, OfflineLibrary.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def add_library(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    folder: Path,
+    file_name: str,
+    name: str,
+    facility_id: int | None,
+    now: dt.datetime,
+) -> OfflineLibrary:
+    """Offer a ZIM file from the zim folder as an offline library (national or one facility)."""
+    name = name.strip()
+    if not name or len(name) > OfflineLibrary.NAME_MAX:
+        raise WhitelistError(
+            _l("Give a name of at most %(n)d characters.", n=OfflineLibrary.NAME_MAX), field="name"
+        )
+    if file_name not in library.zim_files(folder):
+        raise WhitelistError(_l("Choose a file from the list."), field="file_name")
+    try:
+        library.Library(folder, file_name)
+    except library.LibraryMissing:
+        raise WhitelistError(
+            _l("This file is not a readable ZIM file."), field="file_name"
+        ) from None
+    if not can(staff, Perm.WHITELIST_APPROVE, OfflineLibrary(facility_id=facility_id)):
+        raise NotFound()
+    with unit_of_work(session):
+        taken = session.scalars(
+            select(OfflineLibrary.id).where(OfflineLibrary.file_name == file_name)
+        ).first()
+        if taken is not None:
+            raise RuleExists(_l("This file is offered already."), field="file_name")
+        row = OfflineLibrary(
+            name=name,
+            file_name=file_name,
+            facility_id=facility_id,
+            enabled=True,
+            added_by_id=staff.id,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "whitelist.library_add",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=facility_id,
+            details={"file": file_name, "name": name},
+        )
+    return row
+
+
+def set_library_enabled(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    library_id: int,
+    enabled: bool,
+    now: dt.datetime,
+) -> OfflineLibrary:
+    """Open or close an offline library for inmates."""
+    with unit_of_work(session):
+        row = session.scalars(
+            select(OfflineLibrary)
+            .where(OfflineLibrary.id == library_id)
+            .with_for_update(of=OfflineLibrary)
+            .execution_options(populate_existing=True)
+        ).first()
+        if row is None or not can(staff, Perm.WHITELIST_APPROVE, row):
+            raise NotFound()
+        row.enabled = enabled
+        audit.record(
+            session,
+            "whitelist.library_enable" if enabled else "whitelist.library_disable",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=row.facility_id,
+        )
+    return row
+
+
+def library_for(session: Session, inmate: Inmate, library_id: int) -> OfflineLibrary:
+    """An offline library this inmate may open, else ``NotFound``."""
+    row = session.get(OfflineLibrary, library_id)
+    if (
+        row is None
+        or not row.enabled
+        or (row.facility_id is not None and row.facility_id != inmate.facility_id)
+    ):
+        raise NotFound()
+    return row
+
+
+def all_rules_in_force(
+    session: Session, *, facility_id: int | None, now: dt.datetime
+) -> list[WhitelistRule]:
+    """Approved, unexpired rules everywhere (or of one facility, national ones included)."""
+    stmt = select(WhitelistRule).where(_in_force(now))
+    if facility_id is not None:
+        stmt = stmt.where(
+            or_(WhitelistRule.facility_id.is_(None), WhitelistRule.facility_id == facility_id)
+        )
+    return list(session.scalars(stmt.order_by(WhitelistRule.prefix, WhitelistRule.id)))
