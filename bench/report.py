@@ -152,8 +152,12 @@ def table(results: dict[str, Any]) -> str:
         mem = run.get("memory", {})
         if mem:
             out.append(
-                "peak RSS per worker: "
-                + ", ".join(f"{k} {v['peak_worker_mb']:.0f} MB" for k, v in mem.items())
+                "resident memory per worker, typical / largest sampled / kernel high-water mark: "
+                + "; ".join(
+                    f"{k} {v.get('typical_worker_mb', 0):.0f} / {v['peak_worker_mb']:.0f}"
+                    f" / {v.get('high_water_worker_mb', 0):.0f} MB"
+                    for k, v in mem.items()
+                )
             )
         home = run.get("in_process", {}).get("_home_total")
         if home:

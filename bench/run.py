@@ -437,7 +437,9 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
             srv.sample()
         result["memory"] = {
             srv.name: {
+                "typical_worker_mb": round(srv.typical_worker_kib / 1024, 1),
                 "peak_worker_mb": round(srv.peak_worker_kib / 1024, 1),
+                "high_water_worker_mb": round(srv.hwm_worker_kib / 1024, 1),
                 "workers_seen": len(srv.peak_by_pid),
             }
             for srv in started

@@ -59,14 +59,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss_kib(pid: int) -> int:
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """(resident now, peak resident so far) of a process, in KiB."""
+    rss = hwm = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
     except OSError:
-        return 0
-    return 0
+        return 0, 0
+    return rss, hwm
 
 
 @dataclass
@@ -77,10 +81,20 @@ class Server:
     port: int
     proc: subprocess.Popen[bytes]
     log_path: Path
+    # The largest resident size seen in samples (steady state under load), and the
+    # kernel's high-water mark (includes short peaks such as an argon2 hash at start-up).
     peak_worker_kib: int = 0
+    hwm_worker_kib: int = 0
     peak_by_pid: dict[int, int] = field(default_factory=dict)
+    samples: list[int] = field(default_factory=list)
     _sampler: threading.Thread | None = None
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def typical_worker_kib(self) -> int:
+        """The median of all samples: a worker's usual size between start-up peaks."""
+        ordered = sorted(self.samples)
+        return ordered[len(ordered) // 2] if ordered else 0
 
     @property
     def url(self) -> str:
@@ -94,10 +108,13 @@ class Server:
     def sample(self) -> None:
         """Record the workers' resident memory now."""
         for pid in self.workers():
-            kib = _rss_kib(pid)
+            kib, hwm = _memory_kib(pid)
             if kib > self.peak_by_pid.get(pid, 0):
                 self.peak_by_pid[pid] = kib
             self.peak_worker_kib = max(self.peak_worker_kib, kib)
+            if kib:
+                self.samples.append(kib)
+            self.hwm_worker_kib = max(self.hwm_worker_kib, hwm)
 
     def start_sampling(self, every: float = 0.5) -> None:
         """Sample memory in the background until ``stop``."""
