@@ -429,9 +429,15 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
         if "orders" not in config.skip:
             result["orders"] = order_bench.run(config, prep, kiosk_srv, log)
 
-        # Terminal model.
+        # Terminal model, straight to gunicorn and then through nginx.
         if "terminals" not in config.skip:
             result["terminals"] = terminal_model(config, prep, kiosk_srv, pages, log)
+            if "stack" not in config.skip:
+                from bench import stack
+
+                best = result["terminals"]["largest_n"]
+                sizes = sorted({n for n in (best, config.terminal_target) if n})
+                result["through_nginx"] = stack.run(config, prep, pages, sizes, log)
 
         for srv in started:
             srv.sample()
@@ -459,8 +465,10 @@ def terminal_model(
     engine = create_engine(prep.url)
 
     def run_probe(n: int) -> terminals.Probe:
+        waited = terminals.wait_until_idle(server.port)
+        if waited > 2:
+            log(f"{prep.kind}: waited {waited:.0f} s for the last probe's backlog to drain")
         sessions.refresh_sessions(engine, kiosk_clients, dt.datetime.now(dt.UTC))
-        time.sleep(1.0)
         return terminals.probe(
             server.port,
             n,
