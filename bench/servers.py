@@ -89,6 +89,9 @@ class Server:
     samples: list[int] = field(default_factory=list)
     _sampler: threading.Thread | None = None
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
+    # How it was started, so that ``restart`` can start it again the same way.
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def typical_worker_kib(self) -> int:
@@ -126,6 +129,21 @@ class Server:
         self._sampler = threading.Thread(target=run, daemon=True, name=f"rss-{self.name}")
         self._sampler.start()
 
+    def restart(self) -> None:
+        """Stop and start again on the same port: drops whatever requests are queued.
+
+        After an overloaded probe gunicorn's backlog holds thousands of requests whose
+        clients gave up; draining them takes longer than a fresh start.
+        """
+        self.stop()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for_port(self.port, proc=self.proc)
+        self._stop_sampling = threading.Event()
+        self.start_sampling()
+
     def stop(self) -> None:
         """Stop this server (graceful first) and the sampler."""
         self._stop_sampling.set()
@@ -152,15 +170,10 @@ def start_gunicorn(
     log_path = logdir / f"{name}.log"
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    argv = [gunicorn, "-c", str(conf), "-b", f"127.0.0.1:{port}", app_spec]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [gunicorn, "-c", str(conf), "-b", f"127.0.0.1:{port}", app_spec],
-            cwd=ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(name=name, port=port, proc=proc, log_path=log_path)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(name=name, port=port, proc=proc, log_path=log_path, argv=argv, env=full_env)
     try:
         wait_for_port(port, proc=proc)
     except RuntimeError:

@@ -137,7 +137,7 @@ async def _run(
     async def one(due: float, request: bytes, expect: tuple[int, ...]) -> None:
         lags.append(loop.time() - due)
         try:
-            status = await _view(port, request, timeout)
+            status = await _view(port, request, timeout, tls)
         except (OSError, TimeoutError) as exc:
             errors.append(type(exc).__name__)
             return
