@@ -217,6 +217,8 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "requests.choose",
         "requests.show",
         "requests.print_reply",
+        "requests.contacts",
+        "requests.contacts_csv",
         "request_types.index",
         "request_types.figures",
         "static",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,15 +16,18 @@ from wtforms.widgets import DateInput, TimeInput
 
 from admin.helpers import me, paginate
 from admin.nav import Card, NavItem, add_card, add_nav
+from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Facility, Inmate, InmateStatus, Role, Staff
 from kiosk.models.requests import (
     InmateRequest,
+    PhoneContact,
     RequestEvent,
     RequestType,
     Sensitivity,
     Status,
+    Visit,
 )
 from kiosk.security.policy import (
     Perm,
@@ -32,6 +37,7 @@ from kiosk.security.policy import (
     require,
     visible_requests_clause,
 )
+from kiosk.services import audit
 from kiosk.services import inmates as inmate_service
 from kiosk.services import requests as svc
 from kiosk.web import access
@@ -629,3 +635,81 @@ def log_form(inmate_id: int, type_id: int) -> ResponseReturnValue:
         localized=svc.localized,
     )
     return make_response(html, status)
+
+
+# Approved phone contacts and visits ---------------------------------------------------
+
+
+def _contacts_statement() -> Select[Any]:
+    stmt = (
+        select(PhoneContact)
+        .join(Inmate, Inmate.id == PhoneContact.inmate_id)
+        .where(PhoneContact.removed_at.is_(None))
+        .order_by(Inmate.booking_number, PhoneContact.name, PhoneContact.id)
+    )
+    scope = facility_scope(me())
+    if scope is not None:
+        stmt = stmt.where(Inmate.facility_id.in_(scope))
+    booking = request.args.get("booking", "").strip()[:40]
+    if booking:
+        stmt = stmt.where(Inmate.booking_number == inmate_service.normalize_booking(booking))
+    return stmt
+
+
+@bp.get("/contacts")
+@access.staff(Perm.INMATE_VIEW, Perm.REQUEST_HANDLE)
+def contacts() -> str:
+    """Approved phone contacts of inmates in scope (from approved requests)."""
+    page = paginate(db(), _contacts_statement())
+    upcoming = (
+        select(Visit)
+        .where(Visit.starts_at >= now() - dt.timedelta(days=1))
+        .order_by(Visit.starts_at)
+        .limit(100)
+    )
+    scope = facility_scope(me())
+    if scope is not None:
+        upcoming = upcoming.where(
+            Visit.inmate_id.in_(select(Inmate.id).where(Inmate.facility_id.in_(scope)))
+        )
+    visits = list(db().scalars(upcoming))
+    return render_template(
+        "requests/contacts.html",
+        page=page,
+        visits=visits,
+        booking=request.args.get("booking", "")[:40],
+    )
+
+
+def _cell(value: str) -> str:
+    # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@bp.get("/contacts.csv")
+@access.staff(Perm.INMATE_VIEW, Perm.REQUEST_HANDLE)
+def contacts_csv() -> ResponseReturnValue:
+    """The approved contact list for the phone system (CSV, UTF-8)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["booking_number", "inmate", "contact", "relation", "number", "approved_at"])
+    rows = 0
+    for contact in db().scalars(_contacts_statement().execution_options(yield_per=1000)):
+        writer.writerow(
+            [
+                _cell(contact.inmate.booking_number),
+                _cell(contact.inmate.name),
+                _cell(contact.name),
+                _cell(contact.relation),
+                contact.number,
+                contact.approved_at.isoformat(),
+            ]
+        )
+        rows += 1
+    with unit_of_work(db()):
+        audit.record(db(), "contacts.export", actor=actor(), at=now(), details={"rows": rows})
+    response = make_response(buffer.getvalue())
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="phone-contacts.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

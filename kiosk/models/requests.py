@@ -369,3 +369,5 @@ class Visit(Base):
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
     booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[dt.datetime]
+
+    inmate: Mapped[Inmate] = relationship(lazy="joined", innerjoin=True)
