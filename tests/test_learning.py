@@ -858,3 +858,73 @@ def test_a_teacher_creates_a_course_adds_a_module_and_publishes(
     assert refused.status_code == 303
     assert fresh(db).get(Course, course.id).status.value == "draft"
     assert "Write at least one lesson" in browser.get(page).get_data(as_text=True)
+
+
+# Concurrency (PostgreSQL) -------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+def test_simultaneous_quiz_attempts_never_pass_the_attempt_limit(
+    kiosk_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    import threading
+
+    enrol(db, world, cw, "2026-0001", clock.now())
+    s = choice_ids(db, cw.single)
+    database = kiosk_app.extensions["kiosk"].database
+    threads_n = 6
+    barrier = threading.Barrier(threads_n)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        with database.session() as session:
+            inmate = session.get(Inmate, world.inmates["2026-0001"].id)
+            barrier.wait()
+            try:
+                learning.submit_attempt(
+                    session,
+                    actor=ACTOR,
+                    inmate=inmate,
+                    quiz_id=cw.quiz,
+                    answers={cw.single: [s["B"]], cw.multiple: []},
+                    now=clock.now(),
+                )
+            except learning.AttemptsUsedUp:
+                outcomes.append("refused")
+            else:
+                outcomes.append("marked")
+
+    threads = [threading.Thread(target=attempt) for _ in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["marked"] * 2 + ["refused"] * 4
+    numbers = fresh(db).scalars(select(QuizAttempt.number).order_by(QuizAttempt.number)).all()
+    assert numbers == [1, 2]
+
+
+@pytest.mark.postgres_only
+def test_simultaneous_requests_to_join_make_one_enrolment(
+    kiosk_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    import threading
+
+    database = kiosk_app.extensions["kiosk"].database
+    barrier = threading.Barrier(4)
+
+    def ask() -> None:
+        with database.session() as session:
+            inmate = session.get(Inmate, world.inmates["2026-0002"].id)
+            barrier.wait()
+            learning.request_to_join(
+                session, actor=ACTOR, inmate=inmate, course_id=cw.course, now=clock.now()
+            )
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = fresh(db).scalars(select(Enrolment)).all()
+    assert [r.status for r in rows] == [EnrolmentStatus.REQUESTED]
