@@ -35,11 +35,11 @@ def png(width: int = 40, height: int = 20) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
-def checked(browser: Any, context: Any, url: str, picture: str | None = None) -> list[str]:
+def checked(chromium: Any, context: Any, url: str, picture: str | None = None) -> list[str]:
     """axe-core's findings on a page the no-script flow reached (and the width of a picture
     on it): scripts cannot run in the no-script context, so a copy of its session with
     scripts on looks at the same page."""
-    clone = browser.new_context(storage_state=context.storage_state())
+    clone = chromium.new_context(storage_state=context.storage_state())
     try:
         page = clone.new_page()
         page.goto(url)
