@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -928,3 +929,44 @@ def test_simultaneous_requests_to_join_make_one_enrolment(
         thread.join()
     rows = fresh(db).scalars(select(Enrolment)).all()
     assert [r.status for r in rows] == [EnrolmentStatus.REQUESTED]
+
+
+def test_a_teacher_moves_a_lesson_and_learners_read_in_the_new_order(
+    admin_app: Flask, portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    browser = teacher(admin_app, clock, world)
+    page = f"/courses/{cw.course}"
+    moved = browser.post(f"{page}/lessons/{cw.lessons[1]}/move", {"direction": "up"}, page)
+    assert moved.status_code == 303
+    titles = fresh(db).scalars(select(Lesson.title).order_by(Lesson.position)).all()
+    assert titles == ["Ord", "Alfabetet"]
+    assert "lesson.move" in audit_actions(db)
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    first = portal.get(f"/learning/lessons/{cw.lessons[1]}").get_data(as_text=True)
+    assert 'rel="prev"' not in first
+    second = portal.get(f"/learning/lessons/{cw.lessons[0]}").get_data(as_text=True)
+    assert f'rel="prev" href="/learning/lessons/{cw.lessons[1]}"' in second
+
+
+def test_the_overview_shows_teachers_requests_to_join_and_work_to_mark(
+    admin_app: Flask, portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    learner(portal, world, "2026-0002")
+    portal.post(f"/learning/courses/{cw.course}/join", form_page="/learning/")
+    browser = teacher(admin_app, clock, world)
+    html = browser.get("/").get_data(as_text=True)
+    assert "learners asking to join a course" in html
+    assert "hand-ins waiting for a mark" in html
+
+
+def test_the_lesson_editor_works_as_a_plain_textarea_and_offers_a_toolbar_to_scripts(
+    admin_app: Flask, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    browser = teacher(admin_app, clock, world)
+    html = browser.get(f"/courses/{cw.course}/lessons/{cw.lessons[0]}").get_data(as_text=True)
+    assert re.search(r'<textarea [^>]*class="input input--editor"', html)
+    assert "&lt;h2&gt;ABC&lt;/h2&gt;" in html, "the teacher edits what they typed"
+    assert 'class="editor-toolbar stack" role="toolbar"' in html
+    assert " hidden>" in html.split('class="editor-toolbar')[1].split("\n")[0]
+    assert '<script src="/static/js/lesson-editor.js"></script>' in html

@@ -1615,3 +1615,69 @@ def facilities_named(session: Session, ids: Iterable[int]) -> list[Facility]:
 def media_refs(body_html: str) -> set[int]:
     """The course media ids a lesson's text refers to."""
     return {int(m) for m in _MEDIA_REF.findall(body_html)}
+
+
+def move_lesson(
+    session: Session, *, actor: Actor, course: Course, lesson: Lesson, up: bool, now: dt.datetime
+) -> None:
+    """Swap a lesson with the one before (or after) it in its module."""
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        siblings = list(
+            session.scalars(
+                select(Lesson)
+                .where(Lesson.module_id == lesson.module_id)
+                .order_by(Lesson.position, Lesson.id)
+            )
+        )
+        index = next((i for i, x in enumerate(siblings) if x.id == lesson.id), None)
+        if index is None:
+            raise NotFound()
+        other = index - 1 if up else index + 1
+        if not 0 <= other < len(siblings):
+            return
+        siblings[index], siblings[other] = siblings[other], siblings[index]
+        for position, row in enumerate(siblings, 1):
+            row.position = position
+        audit.record(
+            session,
+            "lesson.move",
+            actor=actor,
+            obj=lesson,
+            facility_id=course.facility_id,
+            at=now,
+            details={"up": up},
+        )
+
+
+def move_module(
+    session: Session, *, actor: Actor, course: Course, module: Module, up: bool, now: dt.datetime
+) -> None:
+    """Swap a module with the one before (or after) it."""
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        siblings = list(
+            session.scalars(
+                select(Module)
+                .where(Module.course_id == course.id)
+                .order_by(Module.position, Module.id)
+            )
+        )
+        index = next((i for i, x in enumerate(siblings) if x.id == module.id), None)
+        if index is None:
+            raise NotFound()
+        other = index - 1 if up else index + 1
+        if not 0 <= other < len(siblings):
+            return
+        siblings[index], siblings[other] = siblings[other], siblings[index]
+        for position, row in enumerate(siblings, 1):
+            row.position = position
+        audit.record(
+            session,
+            "course.module_move",
+            actor=actor,
+            obj=module,
+            facility_id=course.facility_id,
+            at=now,
+            details={"up": up},
+        )
