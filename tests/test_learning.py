@@ -696,6 +696,11 @@ def test_finishing_everything_earns_a_certificate_that_staff_can_check(
     assert "No valid certificate has this code." in forged.get_data(as_text=True)
     assert cert.code in portal_progress(portal, world)
     assert "certificate.check" in audit_actions(db)
+    withdrawn = browser.post(f"/certificates/{cert.id}/revoke", {}, f"/certificates/{cert.id}")
+    assert withdrawn.status_code == 303
+    after = browser.get(f"/certificates/check?code={cert.code}")
+    assert "No valid certificate has this code." in after.get_data(as_text=True)
+    assert "certificate.revoke" in audit_actions(db)
 
 
 def portal_progress(portal: Portal, world: World) -> str:
@@ -970,3 +975,51 @@ def test_the_lesson_editor_works_as_a_plain_textarea_and_offers_a_toolbar_to_scr
     assert 'class="editor-toolbar stack" role="toolbar"' in html
     assert " hidden>" in html.split('class="editor-toolbar')[1].split("\n")[0]
     assert '<script src="/static/js/lesson-editor.js"></script>' in html
+
+
+def test_a_teacher_sees_one_learners_progress_in_every_course(
+    admin_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    browser = teacher(admin_app, clock, world)
+    page = browser.get(f"/courses/learner/{world.inmates['2026-0001'].id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Svenska för nybörjare" in html
+    assert "0 / 2" in html
+    foreign = browser.get(f"/courses/learner/{world.inmates['2026-0009'].id}")
+    assert foreign.status_code == 404
+
+
+def test_a_course_is_offered_only_where_its_teacher_works(
+    db: Any, world: World, clock: FrozenClock
+) -> None:
+    with pytest.raises(learning.LearningError) as refused:
+        learning.create_course(
+            db,
+            actor=ACTOR,
+            staff=_teacher(db, world),
+            title="Utanför",
+            summary="",
+            language="sv",
+            level=CourseLevel.BASIC,
+            home_facility_id=world.facility,
+            offered_at=[world.facility, world.other_facility],
+            open_for_requests=True,
+            now=clock.now(),
+        )
+    assert refused.value.field == "facilities"
+    assert fresh(db).scalar(select(func.count(Course.id))) == 0
+
+
+def test_absurd_quiz_answers_are_ignored_not_a_server_error(
+    portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    path = f"/learning/quizzes/{cw.quiz}"
+    response = portal.post(
+        path, {f"q{cw.single}": "9" * 5000, f"q{cw.multiple}": "-1"}, form_page=path
+    )
+    assert response.status_code == 422
+    assert "Answer every question" in response.get_data(as_text=True)

@@ -342,15 +342,11 @@ def _home_choices() -> list[tuple[int, str]]:
     return [(f.id, f.name) for f in db().scalars(stmt)]
 
 
-def _offer_choices() -> list[tuple[int, str]]:
-    return [(f.id, f.name) for f in db().scalars(select(Facility).order_by(Facility.name))]
-
-
 def _fill_course_form(form: CourseForm) -> None:
     form.language.choices = [(c, LANGUAGE_NAMES.get(c, c)) for c in COURSE_LANGUAGES]
     form.level.choices = [(level.value, label) for level, label in LEVEL_LABELS.items()]
     form.home.choices = _home_choices()
-    form.facilities.choices = _offer_choices()
+    form.facilities.choices = _home_choices()
 
 
 def _to(endpoint: str, **values: Any) -> ResponseReturnValue:
@@ -471,6 +467,7 @@ def edit(course_id: int) -> ResponseReturnValue:
                 learning.update_course(
                     db(),
                     actor=actor(),
+                    staff=me(),
                     course=course,
                     title=form.title.data or "",
                     summary=form.summary.data or "",
@@ -1300,13 +1297,17 @@ class ImportForm(BaseForm):
 def export(course_id: int) -> ResponseReturnValue:
     """The whole course (content, files, manifest) as one package file."""
     course = _course(course_id)
-    package = course_package.export_course(
-        db(),
-        actor=actor(),
-        course=course,
-        instance_path=get_state().settings.instance_path,
-        now=now(),
-    )
+    try:
+        package = course_package.export_course(
+            db(),
+            actor=actor(),
+            course=course,
+            instance_path=get_state().settings.instance_path,
+            now=now(),
+        )
+    except course_package.PackageError as exc:
+        flash(str(exc.message), "error")
+        return _to("courses.show", course_id=course.id)
     slug = re.sub(r"[^a-z0-9]+", "-", course.title.lower()).strip("-")[:40] or "course"
     return send_file(
         package,
@@ -1383,3 +1384,12 @@ def move_module(course_id: int, module_id: int) -> ResponseReturnValue:
             db(), actor=actor(), course=course, module=module, up=direction == "up", now=now()
         )
     return _to("courses.show", course_id=course.id)
+
+
+@bp.get("/courses/learner/<id:inmate_id>")
+@access.staff(Perm.COURSE_MANAGE)
+def learner(inmate_id: int) -> str:
+    """One learner's progress in each course of the teacher's facilities."""
+    inmate = visible(Inmate, inmate_id, Perm.COURSE_MANAGE)
+    rows = learning.learner_overview(db(), me(), inmate, now=now())
+    return render_template("courses/learner.html", inmate=inmate, rows=rows)

@@ -134,6 +134,12 @@ def _check_offer(staff: Staff, facility_ids: Iterable[int]) -> frozenset[int]:
         raise LearningError(
             _l("Choose at least one facility that offers the course."), field="facilities"
         )
+    # A course is offered only where its teachers work: they enrol and answer the
+    # learners there. Another prison imports an exported copy instead.
+    if not all(in_scope(staff, f) for f in ids):
+        raise LearningError(
+            _l("Offer the course only at facilities where you work."), field="facilities"
+        )
     return ids
 
 
@@ -183,6 +189,7 @@ def update_course(
     session: Session,
     *,
     actor: Actor,
+    staff: Staff,
     course: Course,
     title: str,
     summary: str,
@@ -195,11 +202,7 @@ def update_course(
     """Change what a course says about itself and where it is offered."""
     title = _title(title)
     summary = _text(summary, Course.SUMMARY_MAX, "summary", required=False)
-    offer = frozenset(offered_at)
-    if not offer:
-        raise LearningError(
-            _l("Choose at least one facility that offers the course."), field="facilities"
-        )
+    offer = _check_offer(staff, offered_at)
     with unit_of_work(session):
         row = _locked(session, Course, course.id)
         row.title = title
@@ -1681,3 +1684,37 @@ def move_module(
             at=now,
             details={"up": up},
         )
+
+
+def learner_overview(
+    session: Session, staff: Staff, inmate: Inmate, *, now: dt.datetime
+) -> list[Progress]:
+    """One learner's progress in every course of the staff member's facilities."""
+    courses = list(
+        session.scalars(
+            select(Course)
+            .join(Enrolment, Enrolment.course_id == Course.id)
+            .where(
+                Enrolment.inmate_id == inmate.id,
+                Enrolment.status == EnrolmentStatus.ACTIVE,
+            )
+            .order_by(Course.title)
+        )
+    )
+    out = []
+    for course in courses:
+        if can(staff, Perm.COURSE_MANAGE, course):
+            out.extend(course_progress(session, course, now=now, inmate_ids=[inmate.id]))
+    return out
+
+
+def revoke_certificate(
+    session: Session, *, actor: Actor, certificate: Certificate, now: dt.datetime
+) -> None:
+    """Withdraw a certificate issued by mistake; a check then says it is not valid."""
+    with unit_of_work(session):
+        row = _locked(session, Certificate, certificate.id)
+        if row.revoked_at is not None:
+            return
+        row.revoked_at = now
+        audit.record(session, "certificate.revoke", actor=actor, obj=row, at=now)
