@@ -1023,3 +1023,71 @@ def test_absurd_quiz_answers_are_ignored_not_a_server_error(
     )
     assert response.status_code == 422
     assert "Answer every question" in response.get_data(as_text=True)
+
+
+def test_captions_are_read_from_their_bytes_and_must_be_text(
+    db: Any, world: World, cw: CourseWorld, settings: Any, clock: FrozenClock
+) -> None:
+    from kiosk.services import media as media_service
+
+    assert media_service.sniff(b"WEBVTT\n\n00:00.000 --> 00:01.000\nHej").family == "captions"
+    assert media_service.sniff(b"\xef\xbb\xbfWEBVTT - med BOM\n").family == "captions"
+    assert media_service.sniff(b"WEBVTTX<html><script>alert(1)</script>") is None
+    assert media_service.sniff(b"<html>WEBVTT") is None
+    session = fresh(db)
+    with pytest.raises(media_service.UnsupportedFile):
+        learning.add_media(
+            session,
+            actor=ACTOR,
+            staff=_teacher(session, world),
+            course=session.get(Course, cw.course),
+            instance_path=settings.instance_path,
+            stream=io.BytesIO(b"WEBVTT\n\n00:00.000 --> 00:01.000\n\xff\xfe not utf-8"),
+            filename="bad.vtt",
+            title="Trasig",
+            alt_text="",
+            lesson=None,
+            now=clock.now(),
+        )
+    from kiosk.models import MediaFile
+
+    kept = fresh(db).scalars(select(MediaFile.content_type)).all()
+    assert sorted(kept) == ["text/vtt", "video/mp4"], "the refused captions left no row"
+
+
+def test_the_progress_page_needs_the_same_number_of_queries_however_many_courses(
+    portal: Portal,
+    kiosk_app: Flask,
+    db: Any,
+    world: World,
+    cw: CourseWorld,
+    clock: FrozenClock,
+    settings: Any,
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    engine = kiosk_app.extensions["kiosk"].database.engine
+    counts: list[int] = []
+
+    def count(*_args: Any) -> None:
+        counts[-1] += 1
+
+    def measure() -> int:
+        counts.append(0)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert portal.get("/learning/progress").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return counts[-1]
+
+    measure()  # the first page of a session also renews it
+    one = measure()
+    for _ in range(3):
+        more = build_course(db, world, settings, clock.now())
+        enrol(db, world, more, "2026-0001", clock.now())
+    four = measure()
+    assert four == one, (one, four)
+    assert (
+        portal.get("/learning/progress").get_data(as_text=True).count("Lessons read: 0 of 2") == 4
+    )
