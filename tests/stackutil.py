@@ -47,7 +47,7 @@ class Stack(LocalStack):
                 "KIOSK_THREADS": "4",
                 "KIOSK_ADMIN_WORKERS": "1",
                 "KIOSK_ADMIN_THREADS": "2",
-                "KIOSK_LOG_LEVEL": "warning",
+                "KIOSK_LOG_LEVEL": "info",
             },
         )
 

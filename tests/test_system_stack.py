@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import threading
 import time
 import uuid
@@ -494,6 +495,38 @@ def test_when_one_app_server_dies_under_load_the_other_carries_on(
     assert failed <= threads, f"at most the in-flight requests fail: {results}"
     # Every try a client saw answered was committed; none of them is lost.
     assert _count_failed_enrolments(stack) - before >= ok
+
+
+def test_a_graceful_reload_under_load_drops_no_request(stack: Stack, signed_in: Browser) -> None:
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(signed_in.get("/account/").status)
+            except OSError:
+                seen.append(0)
+
+    loaders = [threading.Thread(target=load) for _ in range(3)]
+    for t in loaders:
+        t.start()
+    try:
+        time.sleep(0.3)
+        booted = stack.access_log("kiosk-b").count("Booting worker")
+        # What `systemctl reload kiosk-portal@…` does: new workers, the old ones finish.
+        stack.procs["kiosk-b"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while stack.access_log("kiosk-b").count("Booting worker") == booted:
+            assert time.monotonic() < deadline, "no new worker after SIGHUP"
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in loaders:
+            t.join(timeout=30)
+    assert len(seen) > 10
+    assert set(seen) == {200}, f"every request answered: {sorted(set(seen))}"
 
 
 def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
