@@ -832,15 +832,22 @@ def nginx() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to write into (then `nginx -t` and reload).",
 )
-def nginx_render(site_file: Path, out: Path) -> None:
+@click.option(
+    "--templates",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The reviewed templates (default: nginx/templates of this checkout).",
+)
+def nginx_render(site_file: Path, out: Path, templates: Path | None) -> None:
     """Write the nginx configuration and error pages for one site."""
-    from kiosk.nginxconf import SiteError, load_site, render
+    from kiosk.nginxconf import TEMPLATES, SiteError, load_site, render
 
     try:
         site = load_site(site_file)
+        written = render(site, out, templates=templates or TEMPLATES)
     except SiteError as exc:
         raise click.ClickException(str(exc)) from exc
-    for path in render(site, out):
+    for path in written:
         click.echo(f"wrote {path}")
     if Path(site.conf_dir).resolve() != out.resolve():
         click.echo(f"copy these to {site.conf_dir}: the include lines point there")
