@@ -282,6 +282,42 @@ def test_the_staff_server_refuses_a_source_outside_the_staff_networks(stack: Sta
     assert staff.get("/api/v1/inmates").status == 403
 
 
+def test_staff_sign_in_with_password_and_code_works_behind_https(
+    stack: Stack, world: World
+) -> None:
+    import datetime as dt
+
+    from conftest import add_staff
+
+    from kiosk.clock import Clock
+    from kiosk.config import Settings, load_or_create_secrets
+    from kiosk.models import Facility, Role
+    from kiosk.security import totp
+    from kiosk.web.state import build_state
+
+    settings = Settings.from_env(environ=stack.settings_env())
+    state = build_state(
+        "test", settings, load_or_create_secrets(settings.instance_path, {}), Clock()
+    )
+    try:
+        with state.database.session() as s:
+            facility = s.scalars(select(Facility).where(Facility.code == "NRB")).one()
+            member = add_staff(s, state, "officer1", [Role.OFFICER], [facility.id], Clock().now())
+    finally:
+        state.database.dispose()
+    pc = stack.staff_pc()
+    first = pc.post_form("/sign-in", {"username": member.username, "password": member.password})
+    assert first.status == 302, first.text[:300]
+    code = totp.current_code(member.secret, dt.datetime.now(dt.UTC))
+    second = pc.post_form("/sign-in/code", {"code": code})
+    assert second.status == 302, second.text[:300]
+    assert "__Host-staff_session" in pc.cookies, "Secure, host-only cookie behind HTTPS"
+    page = pc.get("/")
+    assert page.status == 200
+    assert "Officer1" in page.text, "the dashboard of the signed-in officer"
+    assert_headers(page)
+
+
 def test_the_integration_path_is_open_to_integration_machines_only_and_without_cookies(
     stack: Stack,
 ) -> None:
