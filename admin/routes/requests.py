@@ -608,7 +608,11 @@ def log_paper() -> ResponseReturnValue:
 def log_form(inmate_id: int, type_id: int) -> ResponseReturnValue:
     """Type in the paper slip; the request is recorded as handed in on paper."""
     inmate = db().get(Inmate, inmate_id)
-    if inmate is None or not in_scope(me(), inmate.facility_id):
+    if (
+        inmate is None
+        or inmate.status is not InmateStatus.ACTIVE
+        or not in_scope(me(), inmate.facility_id)
+    ):
         raise NotFound()
     rtype = svc.offered_type(db(), type_id, inmate.facility_id)
     form = form_class(rtype)()
