@@ -55,7 +55,7 @@ class _Item(Item):  # type: ignore[misc]
 
 def make_zim(path: Path) -> Path:
     """A small archive: a main page, two articles, a picture, a script."""
-    with Creator(str(path)).config_indexing(True, "eng") as creator:
+    with Creator(str(path)).config_verbose(False).config_indexing(True, "eng") as creator:
         creator.set_mainpath("Main_Page")
         creator.add_metadata("Title", "Test encyclopaedia")
         creator.add_metadata("Language", "eng")

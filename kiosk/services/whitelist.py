@@ -215,7 +215,12 @@ def propose_rule(
         session.add(row)
         session.flush()
         if site_request_id is not None:
-            request_row = session.get(SiteRequest, site_request_id, with_for_update=True)
+            request_row = session.scalars(
+                select(SiteRequest)
+                .where(SiteRequest.id == site_request_id)
+                .with_for_update(of=SiteRequest)
+                .execution_options(populate_existing=True)
+            ).first()
             if request_row is not None and request_row.status is SiteRequestStatus.OPEN:
                 request_row.status = SiteRequestStatus.PROPOSED
                 request_row.handled_by_id = staff.id
@@ -239,7 +244,10 @@ def propose_rule(
 
 def _locked(session: Session, staff: Staff, rule_id: int, perm: Perm) -> WhitelistRule:
     row = session.scalars(
-        select(WhitelistRule).where(WhitelistRule.id == rule_id).with_for_update(of=WhitelistRule)
+        select(WhitelistRule)
+        .where(WhitelistRule.id == rule_id)
+        .with_for_update(of=WhitelistRule)
+        .execution_options(populate_existing=True)
     ).first()
     if row is None or not can(staff, perm, row):
         raise NotFound()
@@ -533,6 +541,10 @@ def ask_for_site(
             field="reason",
         )
     with unit_of_work(session):
+        # The inmate's row is the lock: two submits at once cannot both find no request.
+        session.scalars(
+            select(Inmate).where(Inmate.id == inmate.id).with_for_update(of=Inmate)
+        ).first()
         existing = session.scalars(
             select(SiteRequest)
             .where(
@@ -541,6 +553,7 @@ def ask_for_site(
                 SiteRequest.status == SiteRequestStatus.OPEN,
             )
             .with_for_update(of=SiteRequest)
+            .execution_options(populate_existing=True)
         ).first()
         if existing is not None:
             return existing, False
@@ -584,7 +597,10 @@ def decline_site_request(
         )
     with unit_of_work(session):
         row = session.scalars(
-            select(SiteRequest).where(SiteRequest.id == request_id).with_for_update(of=SiteRequest)
+            select(SiteRequest)
+            .where(SiteRequest.id == request_id)
+            .with_for_update(of=SiteRequest)
+            .execution_options(populate_existing=True)
         ).first()
         if row is None or not can(staff, Perm.WHITELIST_PROPOSE, row):
             raise NotFound()
@@ -691,6 +707,7 @@ def set_library_enabled(
             select(OfflineLibrary)
             .where(OfflineLibrary.id == library_id)
             .with_for_update(of=OfflineLibrary)
+            .execution_options(populate_existing=True)
         ).first()
         if row is None or not can(staff, Perm.WHITELIST_APPROVE, row):
             raise NotFound()
@@ -716,3 +733,15 @@ def library_for(session: Session, inmate: Inmate, library_id: int) -> OfflineLib
     ):
         raise NotFound()
     return row
+
+
+def all_rules_in_force(
+    session: Session, *, facility_id: int | None, now: dt.datetime
+) -> list[WhitelistRule]:
+    """Approved, unexpired rules everywhere (or of one facility, national ones included)."""
+    stmt = select(WhitelistRule).where(_in_force(now))
+    if facility_id is not None:
+        stmt = stmt.where(
+            or_(WhitelistRule.facility_id.is_(None), WhitelistRule.facility_id == facility_id)
+        )
+    return list(session.scalars(stmt.order_by(WhitelistRule.prefix, WhitelistRule.id)))
