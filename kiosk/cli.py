@@ -1255,5 +1255,40 @@ def requests_escalate() -> None:
         click.echo(f"{orphaned} overdue requests have no supervisor to escalate to", err=True)
 
 
+# Whitelist (issue 7) ------------------------------------------------------------
+
+
+@main.group("whitelist")
+def whitelist_group() -> None:
+    """Whitelisted learning resources."""
+
+
+@whitelist_group.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["nginx", "squid"]), required=True, help="proxy type"
+)
+@click.option("--facility", "facility_code", default=None, help="only rules for this facility")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None)
+def whitelist_export(fmt: str, facility_code: str | None, output: str | None) -> None:
+    """Write the rules in force as configuration for a network proxy (defence in depth)."""
+    from kiosk.services import whitelist as whitelist_service
+    from kiosk.whitelist import export
+
+    env = _env()
+    _require_schema(env)
+    now = env.now
+    with env.session() as session:
+        facility_id = _facility(session, facility_code).id if facility_code else None
+        rows = whitelist_service.all_rules_in_force(session, facility_id=facility_id, now=now)
+        rules = whitelist_service.as_whitelist(rows).rules
+    text = export.render(rules, fmt, generated=now.strftime("%Y-%m-%d %H:%M UTC"))
+    if output:
+        with open(output, "w", encoding="ascii") as fh:
+            fh.write(text)
+        click.echo(f"{len(rules)} rules written to {output}")
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

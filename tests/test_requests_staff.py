@@ -572,3 +572,40 @@ def test_an_edited_type_leaves_earlier_requests_as_they_were_asked(
     assert "What would you like?" in inmate_page
     assert "Atlas" in inmate_page
     assert fresh(db).scalar(select(func.count(InmateRequest.id))) == 1
+
+
+def test_the_inmate_reads_their_contacts_and_visits_and_staff_export_the_list(
+    admin_app: Flask, kiosk_app: Flask, clock: FrozenClock, rworld: RequestWorld, db: Any
+) -> None:
+    rid = _new(
+        db,
+        kiosk_app,
+        rworld,
+        "contact_add",
+        {"name": "=HYPERLINK(evil)", "relation": "Friend", "number": "+46 70 111 22 33"},
+    )
+    other = _new(
+        db,
+        kiosk_app,
+        rworld,
+        "contact_add",
+        {"name": "Not Mine", "relation": "Brother", "number": "0709999999"},
+        booking="2026-0002",
+    )
+    worker = staff_in(admin_app, clock, rworld, "caseworker")
+    for request_id in (rid, other):
+        page = f"/requests/{request_id}"
+        worker.post(f"{page}/status", {"status-status": "approved", "status-body": ""}, page)
+    mine = signed_in(kiosk_app, rworld.world).get("/requests/contacts").get_data(as_text=True)
+    assert "+46701112233" in mine
+    assert "Not Mine" not in mine
+    exported = staff_in(admin_app, clock, rworld, "officer").get("/requests/contacts.csv")
+    assert exported.status_code == 200
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    text = exported.get_data(as_text=True)
+    assert "'=HYPERLINK(evil)" in text
+    assert "0709999999" in text
+    assert "contacts.export" in audit_actions(db)
+    outsider = staff_in(admin_app, clock, rworld, "othernurse")
+    assert outsider.get("/requests/contacts.csv").status_code == 200
+    assert "0709999999" not in outsider.get("/requests/contacts.csv").get_data(as_text=True)

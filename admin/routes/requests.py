@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,24 +16,29 @@ from wtforms.widgets import DateInput, TimeInput
 
 from admin.helpers import me, paginate
 from admin.nav import Card, NavItem, add_card, add_nav
+from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Facility, Inmate, InmateStatus, Role, Staff
 from kiosk.models.requests import (
     InmateRequest,
+    PhoneContact,
     RequestEvent,
     RequestType,
     Sensitivity,
     Status,
+    Visit,
 )
 from kiosk.security.policy import (
     Perm,
     can,
     facility_scope,
     in_scope,
+    request_groups_clause,
     require,
     visible_requests_clause,
 )
+from kiosk.services import audit
 from kiosk.services import inmates as inmate_service
 from kiosk.services import requests as svc
 from kiosk.web import access
@@ -132,12 +139,35 @@ def _queue_count(staff: Staff) -> int | None:
     if not can(staff, Perm.REQUEST_HANDLE):
         return None
     stmt = select(func.count(InmateRequest.id)).where(
-        visible_requests_clause(staff), InmateRequest.is_open.is_(True)
+        visible_requests_clause(staff),
+        request_groups_clause(staff),
+        InmateRequest.is_open.is_(True),
     )
     return int(db().scalar(stmt) or 0)
 
 
+def _escalated_count(staff: Staff) -> int | None:
+    if not can(staff, Perm.REQUEST_HANDLE):
+        return None
+    stmt = select(func.count(InmateRequest.id)).where(
+        visible_requests_clause(staff),
+        InmateRequest.escalated_to_id == staff.id,
+        InmateRequest.is_open.is_(True),
+    )
+    count = int(db().scalar(stmt) or 0)
+    return count or None
+
+
 add_card(Card("requests", _l("open requests in my queue"), "requests.index", _queue_count, 15))
+add_card(
+    Card(
+        "requests_escalated",
+        _l("overdue requests escalated to me"),
+        "requests.index",
+        _escalated_count,
+        16,
+    )
+)
 
 
 def _groups(staff: Staff) -> list[tuple[str, str]]:
@@ -170,6 +200,10 @@ def _queue_statement(staff: Staff) -> tuple[Select[Any], dict[str, str]]:
         stmt = stmt.where(InmateRequest.is_open.is_(True), InmateRequest.reply_by < _today())
     if chosen["mine"]:
         stmt = stmt.where(InmateRequest.escalated_to_id == staff.id)
+    else:
+        # The groups' own queue; what was escalated to me from elsewhere is under "mine".
+        # (Also lets the database walk the queue index in order instead of sorting.)
+        stmt = stmt.where(request_groups_clause(staff))
     if chosen["q"]:
         query = chosen["q"]
         stmt = stmt.where(
@@ -574,7 +608,11 @@ def log_paper() -> ResponseReturnValue:
 def log_form(inmate_id: int, type_id: int) -> ResponseReturnValue:
     """Type in the paper slip; the request is recorded as handed in on paper."""
     inmate = db().get(Inmate, inmate_id)
-    if inmate is None or not in_scope(me(), inmate.facility_id):
+    if (
+        inmate is None
+        or inmate.status is not InmateStatus.ACTIVE
+        or not in_scope(me(), inmate.facility_id)
+    ):
         raise NotFound()
     rtype = svc.offered_type(db(), type_id, inmate.facility_id)
     form = form_class(rtype)()
@@ -629,3 +667,81 @@ def log_form(inmate_id: int, type_id: int) -> ResponseReturnValue:
         localized=svc.localized,
     )
     return make_response(html, status)
+
+
+# Approved phone contacts and visits ---------------------------------------------------
+
+
+def _contacts_statement() -> Select[Any]:
+    stmt = (
+        select(PhoneContact)
+        .join(Inmate, Inmate.id == PhoneContact.inmate_id)
+        .where(PhoneContact.removed_at.is_(None))
+        .order_by(Inmate.booking_number, PhoneContact.name, PhoneContact.id)
+    )
+    scope = facility_scope(me())
+    if scope is not None:
+        stmt = stmt.where(Inmate.facility_id.in_(scope))
+    booking = request.args.get("booking", "").strip()[:40]
+    if booking:
+        stmt = stmt.where(Inmate.booking_number == inmate_service.normalize_booking(booking))
+    return stmt
+
+
+@bp.get("/contacts")
+@access.staff(Perm.INMATE_VIEW, Perm.REQUEST_HANDLE)
+def contacts() -> str:
+    """Approved phone contacts of inmates in scope (from approved requests)."""
+    page = paginate(db(), _contacts_statement())
+    upcoming = (
+        select(Visit)
+        .where(Visit.starts_at >= now() - dt.timedelta(days=1))
+        .order_by(Visit.starts_at)
+        .limit(100)
+    )
+    scope = facility_scope(me())
+    if scope is not None:
+        upcoming = upcoming.where(
+            Visit.inmate_id.in_(select(Inmate.id).where(Inmate.facility_id.in_(scope)))
+        )
+    visits = list(db().scalars(upcoming))
+    return render_template(
+        "requests/contacts.html",
+        page=page,
+        visits=visits,
+        booking=request.args.get("booking", "")[:40],
+    )
+
+
+def _cell(value: str) -> str:
+    # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@bp.get("/contacts.csv")
+@access.staff(Perm.INMATE_VIEW, Perm.REQUEST_HANDLE)
+def contacts_csv() -> ResponseReturnValue:
+    """The approved contact list for the phone system (CSV, UTF-8)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["booking_number", "inmate", "contact", "relation", "number", "approved_at"])
+    rows = 0
+    for contact in db().scalars(_contacts_statement().execution_options(yield_per=1000)):
+        writer.writerow(
+            [
+                _cell(contact.inmate.booking_number),
+                _cell(contact.inmate.name),
+                _cell(contact.name),
+                _cell(contact.relation),
+                contact.number,
+                contact.approved_at.isoformat(),
+            ]
+        )
+        rows += 1
+    with unit_of_work(db()):
+        audit.record(db(), "contacts.export", actor=actor(), at=now(), details={"rows": rows})
+    response = make_response(buffer.getvalue())
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="phone-contacts.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from wtforms import TextAreaField
 from kiosk.errors import NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Inmate
-from kiosk.models.requests import InmateRequest
+from kiosk.models.requests import InmateRequest, PhoneContact, Visit
 from kiosk.routes.tiles import Tile, register_tile
 from kiosk.services import requests as svc
 from kiosk.web import access
@@ -251,3 +252,27 @@ def withdraw(request_id: int) -> ResponseReturnValue:
         return _show(req, TextForm(), exc.status, error=exc.message)
     flash(_("The request is withdrawn."), "success")
     return redirect(url_for("requests.show", request_id=req.id), 303)
+
+
+@bp.get("/contacts")
+@access.inmate()
+def contacts() -> str:
+    """My approved phone contacts and my booked visits."""
+    inmate = _inmate()
+    rows = list(
+        db().scalars(
+            select(PhoneContact)
+            .where(PhoneContact.inmate_id == inmate.id, PhoneContact.removed_at.is_(None))
+            .order_by(PhoneContact.name, PhoneContact.id)
+            .limit(200)
+        )
+    )
+    visits = list(
+        db().scalars(
+            select(Visit)
+            .where(Visit.inmate_id == inmate.id, Visit.starts_at >= now() - dt.timedelta(days=1))
+            .order_by(Visit.starts_at)
+            .limit(50)
+        )
+    )
+    return render_template("requests/contacts.html", contacts=rows, visits=visits)

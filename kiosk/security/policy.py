@@ -229,15 +229,21 @@ def staff_may_see_request(actor: Staff, req: InmateRequest) -> bool:
     return req.group_role in roles and in_scope(actor, req.group_facility_id)
 
 
-def visible_requests_clause(actor: Staff) -> ColumnElement[bool]:
-    """The same rule as ``staff_may_see_request``, as a WHERE clause for queues and lists."""
-    if Perm.REQUEST_HANDLE not in permissions_of(actor):
-        return false()
+def request_groups_clause(actor: Staff) -> ColumnElement[bool]:
+    """Requests held by one of the actor's groups (a part of the rule: the queue's index)."""
     roles = sorted(actor.roles, key=lambda r: r.value)
     group: ColumnElement[bool] = InmateRequest.group_role.in_(roles)
     if not actor.all_facilities:
         group = and_(group, InmateRequest.group_facility_id.in_(sorted(actor.facility_ids)))
-    clause = or_(group, InmateRequest.escalated_to_id == actor.id)
+    return group
+
+
+def visible_requests_clause(actor: Staff) -> ColumnElement[bool]:
+    """The same rule as ``staff_may_see_request``, as a WHERE clause for queues and lists."""
+    if Perm.REQUEST_HANDLE not in permissions_of(actor):
+        return false()
+    roles = actor.roles
+    clause = or_(request_groups_clause(actor), InmateRequest.escalated_to_id == actor.id)
     if Role.HEALTHCARE not in roles:
         clause = and_(clause, InmateRequest.sensitivity != Sensitivity.HEALTH)
     named = (
@@ -288,7 +294,14 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
             and obj.proposed_by_id == actor.id
         ):
             return False
-        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # A national rule (no facility) applies everywhere: every whitelist viewer may read
+        # it; changing it needs national scope, like any object outside a facility.
+        if (
+            perm is Perm.WHITELIST_VIEW
+            and isinstance(obj, WhitelistRule)
+            and obj.facility_id is None
+        ):
+            return True
         # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False
