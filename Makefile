@@ -31,6 +31,10 @@ run: $(STAMP) ## Migrate, load demo data and serve the portal on :8000 and the s
 	$(BIN)/kiosk demo
 	$(BIN)/kiosk serve --kiosk-bind 127.0.0.1:8000 --admin-bind 127.0.0.1:8001
 
+.PHONY: stack
+stack: $(STAMP) ## Production-like stack: nginx + client certificates, 2 gunicorn servers per app, PostgreSQL, Redis
+	$(BIN)/kiosk stack
+
 .PHONY: test
 test: $(STAMP) test-deps ## Run the whole test suite (on PostgreSQL when KIOSK_TEST_DATABASE_URL is set)
 	$(if $(KIOSK_TEST_DATABASE_URL),KIOSK_TEST_DATABASE_URL=$(KIOSK_TEST_DATABASE_URL)) $(BIN)/pytest

@@ -89,6 +89,7 @@ class BenchConfig:
     order_connections: int
     skip: tuple[str, ...]
     seed: int
+    reuse_data: bool
     scale: Scale = field(default_factory=Scale)
 
     @staticmethod
@@ -115,5 +116,6 @@ class BenchConfig:
             order_connections=_int("BENCH_ORDER_CONNECTIONS", 16),
             skip=_list("BENCH_SKIP", ""),
             seed=_int("BENCH_SEED", 2026),
+            reuse_data=os.environ.get("BENCH_REUSE_DATA", "") in ("1", "true", "yes"),
             scale=scale,
         )

@@ -110,6 +110,11 @@ class Context:
     pin_hash: str
     password_hash: str
     totp_ciphertext: str
+    vault: Any = None
+
+    def vault_encrypt(self, text: str) -> str:
+        """Encrypt as the services do for sensitive text (health, complaints)."""
+        return str(self.vault.encrypt(text))
 
     @property
     def is_pg(self) -> bool:
@@ -184,16 +189,61 @@ def bulk_insert(conn: Connection, name: str, rows: Iterable[dict[str, Any]]) -> 
     return count
 
 
+def _sqlite_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# How SQLAlchemy's SQLite types store each Python type (UTC text for times, 0/1 for booleans).
+_SQLITE: dict[type, Callable[[Any], Any]] = {
+    str: lambda v: v,
+    int: lambda v: v,
+    float: lambda v: v,
+    type(None): lambda v: v,
+    bool: int,
+    dt.datetime: _sqlite_datetime,
+    dt.date: lambda v: v.isoformat(),
+    dict: json.dumps,
+    list: json.dumps,
+}
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy's SQLite types would bind it."""
+    convert = _SQLITE.get(type(value))
+    if convert is not None:
+        return convert(value)
+    if hasattr(value, "value"):  # an enum (stored as its value)
+        return value.value
+    return value
+
+
 def _flush(conn: Connection, tbl: Table, batch: list[dict[str, Any]]) -> None:
+    columns = list(batch[0])
+    raw: Any = conn.connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
-        columns = list(batch[0])
-        raw: Any = conn.connection.driver_connection
-        names = ", ".join(f'"{c}"' for c in columns)
         with raw.cursor() as cur, cur.copy(f'COPY "{tbl.name}" ({names}) FROM STDIN') as copy:
             for row in batch:
                 copy.write_row([_copy_value(row[c]) for c in columns])
+    elif conn.dialect.name == "sqlite" and all(_plain(tbl, c) for c in columns):
+        # The driver directly, values converted as SQLAlchemy would: several times faster
+        # than going through the statement compiler for a million rows.
+        marks = ", ".join("?" for _ in columns)
+        raw.executemany(
+            f'INSERT INTO "{tbl.name}" ({names}) VALUES ({marks})',  # noqa: S608 - our own names
+            [tuple(_sqlite_value(row[c]) for c in columns) for row in batch],
+        )
     else:
         conn.execute(sa_insert(tbl), batch)
+
+
+def _plain(tbl: Table, column: str) -> bool:
+    """True for the column types ``_sqlite_value`` converts exactly as SQLAlchemy does."""
+    from sqlalchemy import JSON
+
+    return not isinstance(tbl.c[column].type, JSON)
 
 
 def next_id(conn: Connection, name: str, column: str = "id") -> int:
@@ -367,6 +417,29 @@ def generate_terminals(ctx: Context) -> None:
 # Running ------------------------------------------------------------------------
 
 
+def generation_engine(url: str) -> Engine:
+    """An engine for writing the data: on SQLite with a big page cache and no syncing.
+
+    The secondary indexes of 200,000 requests and 1,000,000 ledger entries do not fit
+    SQLite's default 2 MB cache; with 256 MB the generator runs several times faster.
+    A crash while generating only loses a database the next run makes again.
+    """
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        def pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA cache_size=-262144")
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.close()
+
+        event.listen(engine, "connect", pragmas)
+    return engine
+
+
 def existing_tables(engine: Engine) -> set[str]:
     """The tables the database holds now."""
     return set(inspect(engine).get_table_names())
@@ -391,6 +464,8 @@ def generate(
     """
     import time
 
+    import bench.areas  # noqa: F401 - every area registers its generator on import
+
     if result is None:
         result = Generated(database_url=engine.url.render_as_string(hide_password=True))
     present = existing_tables(engine)
@@ -402,6 +477,7 @@ def generate(
         "pin_hash": hasher.hash_pin(BENCH_PIN),
         "password_hash": hasher.hash_password(BENCH_PASSWORD),
         "totp_ciphertext": vault.encrypt("JBSWY3DPEHPK3PXP"),
+        "vault": vault,
     }
     for item in areas if areas is not None else AREAS:
         missing = [t for t in item.tables if t not in present or t not in Base.metadata.tables]

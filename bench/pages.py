@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from bench.data import Generated
 from bench.sessions import Client
 
@@ -32,14 +34,24 @@ class Page:
     # Inmate pages are held to the 0.8-of-bare-Flask target.
     inmate: bool = True
     needs: tuple[str, ...] = ()
+    # The Flask endpoint that serves it: a page whose area has no route yet is skipped.
+    endpoint: str | None = None
     # Weight in the terminal model's page mix (0: not part of the mix).
     mix: float = 0.0
     # Which staff role's session requests it (staff pages).
     role: str | None = None
     # A list page: the query-count test checks it shows at most one page of rows.
     list_page: bool = False
+    # How a list page marks each row, and how many rows one page may show.
+    list_item: str = "<tr>"
+    per_page: int = 50
+    # Where the pagination test looks, when the page itself may hold fewer rows (a queue
+    # of open requests); defaults to the page's own path.
+    list_path: str | None = None
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Called (in a transaction) before each in-process request: e.g. fill the cart.
+    prepare: Callable[[Connection, Client, PageData], None] | None = None
 
     def path_for(self, client: Client, data: PageData) -> str:
         """The URL path for this client."""
@@ -50,9 +62,13 @@ class Page:
         fields = dict(self.form(client, data)) if self.form else {}
         return {"csrf_token": client.csrf, **fields}
 
-    def available(self, tables: set[str]) -> bool:
-        """True when the database has what the page needs."""
-        return all(t in tables for t in self.needs)
+    def available(self, tables: set[str], endpoints: Mapping[str, set[str]] | None = None) -> bool:
+        """True when the database has the page's tables and its app the page's route."""
+        if not all(t in tables for t in self.needs):
+            return False
+        if self.endpoint is None or endpoints is None:
+            return True
+        return self.endpoint in endpoints.get(self.app, set())
 
 
 PAGES: list[Page] = []
@@ -85,6 +101,7 @@ add_page(
         inmate=False,
         role="officer",
         list_page=True,
+        per_page=51,  # 50 rows and the heading row
     )
 )
 
@@ -107,3 +124,7 @@ def clients_for(page: Page, clients: list[Client], data: PageData) -> list[Clien
 def extra(data: PageData, key: str, default: Any = None) -> Any:
     """A fact an area's generator left for its pages."""
     return data.extra.get(key, default)
+
+
+# Every area registers its pages (and generator) on import.
+import bench.areas  # noqa: E402, F401

@@ -65,10 +65,18 @@ def measure(app: Flask, client: Client, page: Page, data: PageData) -> Counted:
     for name, value in client.cookies.items():
         test_client.set_cookie(name, value)
     path = page.path_for(client, data)
+    if page.prepare is not None:
+        with engine_of(app).begin() as conn:
+            page.prepare(conn, client, data)
     with counting(engine_of(app)) as statements:
         if page.method == "POST":
             response = test_client.post(path, data=page.form_for(client, data))
         else:
             response = test_client.get(path)
         body = response.get_data()
+    location = response.headers.get("Location")
+    if page.method == "POST" and location:
+        # As a browser would: open the page the POST led to, which shows (and so removes)
+        # the flashed message. Not counted; the next page measured starts clean.
+        test_client.get(location)
     return Counted(response.status_code, len(body), tuple(statements))

@@ -55,14 +55,13 @@ def _version(cmd: list[str]) -> str:
 
 
 def write(results: dict[str, Any], directory: Path = RESULTS) -> Path:
-    """Write the run's JSON (timestamped, and as latest-<databases>.json)."""
+    """Write the run's JSON, named by its time and databases."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     dbs = "-".join(sorted(results.get("runs", {}))) or "none"
     path = directory / f"{stamp}-{dbs}.json"
     text = json.dumps(results, indent=2, sort_keys=False)
     path.write_text(text)
-    (directory / f"latest-{dbs}.json").write_text(text)
     return path
 
 

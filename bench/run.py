@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import shutil
 import time
@@ -92,31 +94,90 @@ def env_for(settings: Settings) -> dict[str, str]:
     }
 
 
+def fingerprint(config: BenchConfig, url: str) -> str:
+    """What the generated data depends on: scale, seed, schema and the generators' code."""
+    from kiosk.migrate import head_revision
+
+    code = hashlib.sha256()
+    for path in [ROOT / "bench" / "data.py", *sorted((ROOT / "bench" / "areas").glob("*.py"))]:
+        code.update(path.read_bytes())
+    facts = {
+        "scale": config.scale.__dict__,
+        "seed": config.seed,
+        "head": head_revision(url),
+        "code": code.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def _inmates_in(url: str) -> int | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT COUNT(*) FROM inmates")).scalar() or 0)
+    except Exception:  # no table, no database: nothing to reuse
+        return None
+    finally:
+        engine.dispose()
+
+
 def prepare(config: BenchConfig, kind: str, log: Log) -> Prepared:
-    """Migrate an empty database, fill it, and sign in a session per simulated terminal."""
+    """Migrate an empty database, fill it, and sign in a session per simulated terminal.
+
+    With ``BENCH_REUSE_DATA=1`` the data of an earlier run with the same fingerprint is
+    used again (SQLite: a pristine copy of the file; PostgreSQL: the database as the
+    last run left it, a few thousand orders and requests richer).
+    """
     url = database_url(config, kind)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    reset_database(url)
-    upgrade(url)
-    timings["migrate_s"] = time.perf_counter() - started
     settings = settings_for(config, kind, url)
     secrets = load_or_create_secrets(settings.instance_path, {})
-    # Cheap hashing for the one PIN and password the generator stores: it never signs in.
-    hasher = SecretHasher(time_cost=1, memory_kib=64, parallelism=1, pin_pepper=secrets.pin_pepper)
-    engine = create_engine(url)
-    started = time.perf_counter()
+    state_path = config.workdir / f"data-{kind}.json"
+    template = config.workdir / "sqlite" / "kiosk-template.sqlite3"
+    print_ = fingerprint(config, url)
+    generated: Generated | None = None
+    if config.reuse_data and state_path.exists():
+        saved = json.loads(state_path.read_text())
+        if saved.get("fingerprint") == print_ and (kind != "sqlite" or template.exists()):
+            if kind == "sqlite":
+                target = Path(make_url(url).database or "")
+                for suffix in ("-wal", "-shm"):
+                    Path(str(target) + suffix).unlink(missing_ok=True)
+                shutil.copyfile(template, target)
+            generated = Generated.from_json(saved["data"])
+            if _inmates_in(url) != generated.counts.get("inmates"):
+                generated = None  # the database changed since (tests use it too): make it again
+            else:
+                timings["reused_data"] = 1.0
+                log(f"{kind}: reusing the data of an earlier run ({state_path.name})")
+    engine = datagen.generation_engine(url)
     now = dt.datetime.now(dt.UTC)
-    generated = datagen.generate(
-        engine,
-        config.scale,
-        hasher=hasher,
-        vault=Vault(secrets.data_key),
-        now=now,
-        seed=config.seed,
-        log=log,
-    )
-    timings["generate_s"] = time.perf_counter() - started
+    if generated is None:
+        started = time.perf_counter()
+        engine.dispose()
+        reset_database(url)
+        upgrade(url)
+        timings["migrate_s"] = time.perf_counter() - started
+        # Cheap hashing for the one PIN and password stored: the benchmark never signs in.
+        hasher = SecretHasher(
+            time_cost=1, memory_kib=64, parallelism=1, pin_pepper=secrets.pin_pepper
+        )
+        engine = datagen.generation_engine(url)
+        started = time.perf_counter()
+        generated = datagen.generate(
+            engine,
+            config.scale,
+            hasher=hasher,
+            vault=Vault(secrets.data_key),
+            now=now,
+            seed=config.seed,
+            log=log,
+        )
+        timings["generate_s"] = time.perf_counter() - started
+        state_path.write_text(json.dumps({"fingerprint": print_, "data": generated.to_json()}))
+        if kind == "sqlite":
+            engine.dispose()
+            shutil.copyfile(Path(make_url(url).database or ""), template)
     staff_ids = pick_staff(generated)
     started = time.perf_counter()
     clients = sessions.create_sessions(
@@ -148,37 +209,37 @@ def selected_pages(config: BenchConfig) -> list[Page]:
     return [p for p in page_registry.PAGES if p.name in config.pages]
 
 
-def in_process_checks(prep: Prepared, pages: list[Page], log: Log) -> dict[str, dict[str, Any]]:
-    """Statements per request, status and size of each page, through the test client."""
+def build_apps(settings: Settings) -> dict[str, Flask]:
+    """Both apps in this process, for statement counts and to know which routes exist."""
     from admin import create_app as create_admin
     from kiosk import create_app as create_kiosk
 
-    apps: dict[str, Flask] = {
-        "kiosk": create_kiosk(prep.settings),
-        "admin": create_admin(prep.settings),
-    }
+    return {"kiosk": create_kiosk(settings), "admin": create_admin(settings)}
+
+
+def in_process_checks(
+    prep: Prepared, pages: list[Page], apps: dict[str, Flask], log: Log
+) -> dict[str, dict[str, Any]]:
+    """Statements per request, status and size of each page, through the test client."""
     found: dict[str, dict[str, Any]] = {}
-    try:
-        for page in pages:
-            if not page.available(prep.tables):
-                continue
-            clients = page_registry.clients_for(page, prep.clients, prep.data)
-            if not clients:
-                found[page.name] = {"error": "no session for this page"}
-                continue
-            counts = [measure(apps[page.app], c, page, prep.data) for c in clients[:3]]
-            found[page.name] = {
-                "queries": max(c.queries for c in counts),
-                "statements": max(len(c.statements) for c in counts),
-                "status": counts[0].status,
-                "bytes": counts[0].size,
-                "ok": all(c.status in page.expect for c in counts),
-            }
-        found["_home_total"] = home_weight(apps["kiosk"], prep.clients[0])
-    finally:
-        for app in apps.values():
-            app.extensions["kiosk"].database.dispose()
-    log(f"{prep.kind}: statements per page { ({k: v.get('queries') for k, v in found.items()}) }")
+    for page in pages:
+        clients = page_registry.clients_for(page, prep.clients, prep.data)
+        if not clients:
+            found[page.name] = {"error": "no session for this page"}
+            continue
+        counts = [measure(apps[page.app], c, page, prep.data) for c in clients[:3]]
+        found[page.name] = {
+            "queries": max(c.queries for c in counts),
+            "statements": max(len(c.statements) for c in counts),
+            "status": counts[0].status,
+            "bytes": counts[0].size,
+            "ok": all(c.status in page.expect for c in counts),
+        }
+    found["_home_total"] = home_weight(apps["kiosk"], prep.clients[0])
+    log(
+        f"{prep.kind}: statements per page "
+        f"{ ({k: v.get('queries') for k, v in found.items() if not k.startswith('_')}) }"
+    )
     return found
 
 
@@ -263,13 +324,19 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
     prep = prepare(config, kind, log)
     result["data"] = {"counts": prep.data.counts, "areas": prep.data.areas, **prep.timings}
     pages = selected_pages(config)
+    apps = build_apps(prep.settings)
+    endpoints = {name: set(app.view_functions) for name, app in apps.items()}
     result["not_measured"] = [
-        {"page": p.name, "reason": f"needs tables {', '.join(p.needs)} (area not on main yet)"}
+        {"page": p.name, "reason": "its area is not on main yet (no tables or route)"}
         for p in pages
-        if not p.available(prep.tables)
+        if not p.available(prep.tables, endpoints)
     ]
-    pages = [p for p in pages if p.available(prep.tables)]
-    result["in_process"] = in_process_checks(prep, pages, log)
+    pages = [p for p in pages if p.available(prep.tables, endpoints)]
+    try:
+        result["in_process"] = in_process_checks(prep, pages, apps, log)
+    finally:
+        for app in apps.values():
+            app.extensions["kiosk"].database.dispose()
 
     reference.setup(prep.url)
     logdir = config.workdir / f"logs-{kind}"
@@ -331,10 +398,9 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
 
         # Pages.
         measured: list[dict[str, Any]] = []
-        for page in pages:
-            sessions.refresh_sessions(
-                create_engine(prep.url), prep.clients, dt.datetime.now(dt.UTC)
-            )
+        engine = create_engine(prep.url)
+        for page in [p for p in pages if "orders" not in p.tags]:
+            sessions.refresh_sessions(engine, prep.clients, dt.datetime.now(dt.UTC))
             prepared = _requests_for(page, prep)
             if not prepared:
                 continue
@@ -357,6 +423,7 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
                 f"errors {figures.errors}, ratio to Flask {row['ratio_flask']}"
             )
         result["pages"] = measured
+        engine.dispose()
 
         # Orders (once the commissary exists).
         if "orders" not in config.skip:

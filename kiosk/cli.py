@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -831,15 +832,22 @@ def nginx() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to write into (then `nginx -t` and reload).",
 )
-def nginx_render(site_file: Path, out: Path) -> None:
+@click.option(
+    "--templates",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The reviewed templates (default: nginx/templates of this checkout).",
+)
+def nginx_render(site_file: Path, out: Path, templates: Path | None) -> None:
     """Write the nginx configuration and error pages for one site."""
-    from kiosk.nginxconf import SiteError, load_site, render
+    from kiosk.nginxconf import TEMPLATES, SiteError, load_site, render
 
     try:
         site = load_site(site_file)
+        written = render(site, out, templates=templates or TEMPLATES)
     except SiteError as exc:
         raise click.ClickException(str(exc)) from exc
-    for path in render(site, out):
+    for path in written:
         click.echo(f"wrote {path}")
     if Path(site.conf_dir).resolve() != out.resolve():
         click.echo(f"copy these to {site.conf_dir}: the include lines point there")
@@ -1011,6 +1019,174 @@ def serve(kiosk_bind: str, admin_bind: str) -> None:
         sys.exit(1)
 
 
+@main.command("stack")
+@click.option(
+    "--dir",
+    "directory",
+    default=".stack",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Throw-away folder: CA, certificates, instance folder, nginx files, logs.",
+)
+@click.option(
+    "--database-url",
+    envvar="KIOSK_STACK_DATABASE_URL",
+    default="postgresql+psycopg://postgres@127.0.0.1:5432/kiosk_stack",
+    show_default=True,
+    help="Emptied and migrated on start.",
+)
+@click.option("--redis-url", default="redis://127.0.0.1:6379/8", show_default=True)
+@click.option("--inmate-port", default=8443, show_default=True, type=int)
+@click.option("--staff-port", default=8444, show_default=True, type=int)
+@click.option("--first-app-port", default=8100, show_default=True, type=int)
+@click.option("--check", is_flag=True, help="Start, sign an inmate in through nginx, stop.")
+def stack(
+    directory: Path,
+    database_url: str,
+    redis_url: str,
+    inmate_port: int,
+    staff_port: int,
+    first_app_port: int,
+    check: bool,
+) -> None:
+    """A production-like stack on this machine: nginx with terminal certificates, two gunicorn
+    servers per app, PostgreSQL and Redis on loopback. DEMO ONLY (it loads demo data)."""
+    import shutil
+
+    from kiosk.devstack import (
+        AppServer,
+        LocalStack,
+        kiosk_command,
+        prepare_database,
+        redis_answers,
+        smoke_test,
+    )
+
+    root = directory.resolve()
+    if root.exists():
+        shutil.rmtree(root)  # throw-away: a fresh CA and database every time
+    root.mkdir(parents=True)
+    try:
+        prepare_database(database_url)
+    except Exception as exc:
+        raise click.ClickException(
+            f"the database {_safe_url(database_url)} cannot be prepared "
+            f"({exc.__class__.__name__}); start PostgreSQL, or use --database-url sqlite:///PATH"
+        ) from exc
+    shared = redis_url if redis_answers(redis_url) else None
+    if shared is None:
+        click.echo(f"Redis does not answer at {redis_url}: rate limits are counted per process")
+    ports = iter(range(first_app_port, first_app_port + 4))
+    running = LocalStack(
+        root=root,
+        database_url=database_url,
+        redis_url=shared,
+        servers=[
+            AppServer("kiosk-1", "kiosk", next(ports), "kiosk:create_app()"),
+            AppServer("kiosk-2", "kiosk", next(ports), "kiosk:create_app()"),
+            AppServer("admin-1", "admin", next(ports), "admin:create_app()"),
+            AppServer("admin-2", "admin", next(ports), "admin:create_app()"),
+        ],
+        inmate_port=inmate_port,
+        staff_port=staff_port,
+        extra_env={"KIOSK_WORKERS": "1", "KIOSK_ADMIN_WORKERS": "1"},
+    )
+    portal, staff_url = f"https://localhost:{inmate_port}", f"https://localhost:{staff_port}"
+    demo_text = kiosk_command(running, "demo", "--kiosk-url", portal, "--admin-url", staff_url)
+    pin = re.search(r"2026-0001\s+PIN (\d{6})", demo_text)
+    demo_terminal = running.ca.issue_terminal("Demo tablet A1")
+    p12, passphrase = running.ca.export_p12(demo_terminal)
+    try:
+        running.start()
+        title = smoke_test(running, "2026-0001", pin.group(1) if pin else "482916")
+    except Exception:
+        running.stop()
+        raise
+    cert = running.ca.dir / demo_terminal.cert_path
+    key = running.ca.dir / demo_terminal.key_path
+    click.echo(demo_text)
+    click.echo(
+        "\n".join(
+            [
+                "=" * 78,
+                f" Stack in {root}: nginx on {inmate_port} (inmates) and {staff_port} (staff),",
+                f" gunicorn on {first_app_port}-{first_app_port + 3}, "
+                f"{_safe_url(database_url)}, Redis {'on' if shared else 'off'}",
+                "=" * 78,
+                "Checked: a terminal certificate enrolled and an inmate signed in through nginx",
+                f"  (page {title!r}).",
+                "",
+                "A terminal for your browser (import it, then open the portal and use the code):",
+                f"  {p12}   passphrase {passphrase}",
+                "Or with curl:",
+                f"  curl --cacert {running.ca.ca_cert_path} --cert {cert} --key {key} "
+                f"{portal}/sign-in",
+                f"Without a certificate nginx refuses: curl --cacert {running.ca.ca_cert_path} "
+                f"{portal}/sign-in",
+                f"Logs: {root}/*.log   Stop: Ctrl-C",
+            ]
+        )
+    )
+    if check:
+        running.stop()
+        return
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(p.poll() is None for p in running.procs.values()):
+            time.sleep(0.5)
+        click.echo("a server of the stack stopped; stopping the rest", err=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@main.command("backup")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that holds the backups (one sub-folder per backup).",
+)
+@click.option(
+    "--keep",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="How many backups to keep; older ones are deleted after a successful backup.",
+)
+def backup(target: Path, keep: int) -> None:
+    """Back up the database and the instance folder (secrets, media, PKI)."""
+    from kiosk.backup import BackupError, create_backup, prune
+    from kiosk.db import unit_of_work
+    from kiosk.services import audit as audit_service
+
+    env = _env()
+    try:
+        made = create_backup(env.settings, target, now=env.now)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    removed = prune(target, keep)
+    with env.session() as session, unit_of_work(session):
+        audit_service.record(
+            session,
+            "system.backup",
+            actor=env.actor,
+            at=env.now,
+            details={"backup": made.path.name, "deleted": len(removed)},
+        )
+    click.echo(f"backup written: {made.path}")
+    for name in made.files:
+        click.echo(f"  {name}")
+    if removed:
+        click.echo(f"older backups deleted: {', '.join(p.name for p in removed)}")
+
+
 @main.group()
 def sessions() -> None:
     """Server-side sessions."""
@@ -1077,6 +1253,41 @@ def requests_escalate() -> None:
     click.echo(f"{escalated} requests escalated")
     if orphaned:
         click.echo(f"{orphaned} overdue requests have no supervisor to escalate to", err=True)
+
+
+# Whitelist (issue 7) ------------------------------------------------------------
+
+
+@main.group("whitelist")
+def whitelist_group() -> None:
+    """Whitelisted learning resources."""
+
+
+@whitelist_group.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["nginx", "squid"]), required=True, help="proxy type"
+)
+@click.option("--facility", "facility_code", default=None, help="only rules for this facility")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None)
+def whitelist_export(fmt: str, facility_code: str | None, output: str | None) -> None:
+    """Write the rules in force as configuration for a network proxy (defence in depth)."""
+    from kiosk.services import whitelist as whitelist_service
+    from kiosk.whitelist import export
+
+    env = _env()
+    _require_schema(env)
+    now = env.now
+    with env.session() as session:
+        facility_id = _facility(session, facility_code).id if facility_code else None
+        rows = whitelist_service.all_rules_in_force(session, facility_id=facility_id, now=now)
+        rules = whitelist_service.as_whitelist(rows).rules
+    text = export.render(rules, fmt, generated=now.strftime("%Y-%m-%d %H:%M UTC"))
+    if output:
+        with open(output, "w", encoding="ascii") as fh:
+            fh.write(text)
+        click.echo(f"{len(rules)} rules written to {output}")
+    else:
+        click.echo(text, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -159,8 +159,11 @@ class Settings:
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     enrolment_code_hours: int = 24
-    db_pool_size: int = 5
-    db_max_overflow: int = 5
+    # Per app process: a gunicorn worker has 4 threads and each holds at most one
+    # connection; the overflow covers short side sessions (session-expiry audit, CLI).
+    # 2 apps x 2 servers x 2 workers x 8 = 64, below PostgreSQL's default 100.
+    db_pool_size: int = 4
+    db_max_overflow: int = 4
     db_echo: bool = False
     rate_limits_enabled: bool = True
     # Behind nginx: the internal location that serves media after the app allowed it

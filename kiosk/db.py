@@ -101,8 +101,8 @@ def _on_end(conn: Connection) -> None:
 def create_db_engine(
     url: str,
     *,
-    pool_size: int = 5,
-    max_overflow: int = 5,
+    pool_size: int = 4,
+    max_overflow: int = 4,
     echo: bool = False,
 ) -> Engine:
     """An engine with the pragmas and pool this product relies on."""
@@ -129,8 +129,18 @@ def create_db_engine(
         max_overflow=max_overflow,
         # A connection that died with a database restart is replaced, never handed out.
         pool_pre_ping=True,
+        # Connections older than this are replaced: a firewall or pooler in between may
+        # drop idle ones silently.
         pool_recycle=1800,
+        # A request waits at most this long for a free connection, then gets the 503 page.
         pool_timeout=10,
+        connect_args={
+            # A database host that does not answer at all fails fast (503), well before
+            # gunicorn's 30 s timeout would kill the worker.
+            "connect_timeout": 5,
+            # Each app names itself in pg_stat_activity.
+            "application_name": "kiosk",
+        },
     )
 
 

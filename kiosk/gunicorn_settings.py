@@ -1,13 +1,12 @@
 """gunicorn settings shared by both apps, sized for a 2-core server.
 
 Each app's ``gunicorn.conf.py`` takes these and names itself. Every value can
-be overridden on the gunicorn command line; these are what `kiosk serve` and
-the benchmarks use.
+be overridden on the gunicorn command line; these are what `kiosk serve`,
+`make stack`, the systemd units and the system tests use.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -18,41 +17,40 @@ def settings_for(app: str) -> dict[str, Any]:
     return {
         # Threads, not more processes: requests mostly wait on the database and the
         # network, and threads share one copy of the app (memory per worker stays low).
+        # gthread, not gevent/eventlet: no monkey-patching under psycopg and argon2.
         "worker_class": "gthread",
-        # 2 cores: two processes keep both busy; four threads each cover I/O waits.
+        # 2 cores: two processes keep both busy; four threads each cover I/O waits. Each
+        # thread holds at most one database connection (pool: 4 + 4 overflow, see README).
         "workers": int(os.environ.get(prefix + "WORKERS", "2")),
         "threads": int(os.environ.get(prefix + "THREADS", "4")),
-        # A request that takes longer than this is stuck: its worker is restarted.
+        # A request that takes longer than this is stuck: its worker is restarted
+        # (nginx waits 35 s, so it answers 503 with its own page, never a hang).
         "timeout": 30,
-        # On reload or stop, in-flight requests get this long to finish.
+        # On reload or stop (SIGHUP/SIGTERM), in-flight requests get this long to finish.
         "graceful_timeout": 20,
+        # nginx keeps connections to us open (upstream keepalive): reuse them a while.
         "keepalive": 5,
         # Recycle workers now and then (slow leaks), staggered so they never restart together.
         "max_requests": 2000,
         "max_requests_jitter": 200,
+        # The app is imported in each worker, not in the master: a worker that dies takes
+        # nothing with it, and database pools are never shared across a fork.
+        "preload_app": False,
+        # Workers' heartbeat files in memory, not on a disk that may stall under load.
+        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,  # noqa: S108 - tmpfs, gunicorn's own advice
         # Reject absurd request lines and header counts before Flask sees them.
         "limit_request_line": 4094,
         "limit_request_fields": 60,
         "limit_request_field_size": 8190,
-        # Only the nginx on this machine may set X-Forwarded-* (see KIOSK_BEHIND_PROXY).
+        # Only the nginx on this machine may set X-Forwarded-Proto (see KIOSK_BEHIND_PROXY).
         "forwarded_allow_ips": os.environ.get("KIOSK_FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        # JSON access log, one line per request. The path only (%(U)s): no query strings,
-        # cookies or headers that could carry a secret or personal data.
+        # JSON access log, one line per request, made by json.dumps (kiosk/gunicorn_logging.py):
+        # the path only, no query strings, cookies or headers that could carry a secret.
         "accesslog": "-",
-        "access_log_format": json.dumps(
-            {
-                "time": "%(t)s",
-                "app": app,
-                "remote": "%(h)s",
-                "method": "%(m)s",
-                "path": "%(U)s",
-                "status": "%(s)s",
-                "bytes": "%(B)s",
-                "ms": "%(M)s",
-            }
-        ),
+        "logger_class": "kiosk.gunicorn_logging.JsonAccessLogger",
         "errorlog": "-",
         "loglevel": os.environ.get("KIOSK_LOG_LEVEL", "info").lower(),
+        # Names the processes in ps/top and the app in each access line.
         "proc_name": f"kiosk-{app}",
         # No runtime control socket: one less local door, and two apps on one host would
         # otherwise share the default path. Restarts go through systemd signals instead.

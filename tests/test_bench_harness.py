@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bench import report, terminals, wrk
 from bench.config import BenchConfig, Scale
-from bench.data import Generated, generate
+from bench.data import AREAS, Generated, generate
 from bench.pages import find
 from bench.queries import engine_of
 from bench.reference import create_app as create_reference
@@ -27,7 +27,18 @@ from bench.sessions import Client, create_sessions, refresh_sessions
 from kiosk.clock import FrozenClock
 from kiosk.models import Inmate
 
-TINY = Scale(facilities=1, units_per_facility=1, inmates=3, staff=9, terminals=3)
+TINY = Scale(
+    facilities=1,
+    units_per_facility=1,
+    inmates=3,
+    staff=9,
+    terminals=3,
+    products=3,
+    courses=1,
+    lessons_per_course=1,
+    requests=6,
+    ledger_entries=6,
+)
 
 
 def test_a_generated_session_opens_the_inmate_home_page_of_its_inmate(
@@ -210,3 +221,41 @@ def test_benchmark_settings_come_from_the_environment(monkeypatch: pytest.Monkey
     assert config.scale.inmates == 500
     assert config.scale.ledger_entries == 100_000
     assert config.pg_url.endswith("/kiosk_bench")
+
+
+def test_the_generated_ledger_passes_the_ledger_verifier(
+    kiosk_app: Flask, clock: FrozenClock
+) -> None:
+    ledger = pytest.importorskip("kiosk.services.ledger")
+    state = kiosk_app.extensions["kiosk"]
+    engine = engine_of(kiosk_app)
+    scale = Scale(
+        facilities=2,
+        units_per_facility=1,
+        inmates=12,
+        staff=9,
+        terminals=3,
+        products=12,
+        courses=1,
+        lessons_per_course=1,
+        requests=6,
+        ledger_entries=600,
+    )
+    data = generate(engine, scale, hasher=state.hasher, vault=state.vault, now=clock.now())
+    generate(
+        engine,
+        scale,
+        hasher=state.hasher,
+        vault=state.vault,
+        now=clock.now(),
+        areas=[a for a in AREAS if a.name == "commissary"],
+        result=data,
+        seed=3,
+    )
+    assert data.counts["ledger_entries"] >= 1200
+    with state.database.session() as session:
+        assert [str(p) for p in ledger.verify(session)] == []
+        balances = session.execute(
+            text("SELECT MIN(balance) FROM ledger_accounts WHERE kind = 'inmate'")
+        ).scalar()
+    assert balances >= 10_000

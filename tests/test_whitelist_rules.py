@@ -251,3 +251,81 @@ def test_explain_names_the_reason_for_staff(db: Any, world: World) -> None:
     )
     assert not verdict.allowed
     assert str(service.reason_text(verdict.reason)) == "The host name ends with a dot."
+
+
+# Concurrency (PostgreSQL) -----------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+def test_simultaneous_submits_of_one_site_request_make_one_request(
+    kiosk_app: Any, world: World, db: Any, settings: Any
+) -> None:
+    import threading
+
+    from kiosk.db import Database
+    from kiosk.models import SiteRequest
+
+    key = kiosk_app.extensions["kiosk"].secrets.audit_key.encode()
+    database = Database(settings.database_url, audit_key=key, pool_size=10, max_overflow=0)
+    barrier = threading.Barrier(8)
+    created: list[bool] = []
+
+    def submit() -> None:
+        with kiosk_app.app_context(), database.session() as session:
+            inmate = session.get(Inmate, world.inmates["2026-0001"].id)
+            barrier.wait()
+            _row, made = service.ask_for_site(
+                session,
+                actor=ACTOR,
+                inmate=inmate,
+                url="https://www.khanacademy.org/science/",
+                reason="Biology",
+                now=START,
+            )
+            created.append(made)
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    database.dispose()
+    assert sorted(created) == [False] * 7 + [True]
+    db.commit()
+    assert len(list(db.scalars(select(SiteRequest)))) == 1
+
+
+@pytest.mark.postgres_only
+def test_two_approvers_at_once_approve_a_rule_once(
+    kiosk_app: Any, world: World, db: Any, settings: Any
+) -> None:
+    import threading
+
+    from kiosk.db import Database
+
+    rule = _propose(db, world)
+    key = kiosk_app.extensions["kiosk"].secrets.audit_key.encode()
+    database = Database(settings.database_url, audit_key=key, pool_size=4, max_overflow=0)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def approve(who: str) -> None:
+        with kiosk_app.app_context(), database.session() as session:
+            staff = session.get(Staff, world.staff[who].id)
+            barrier.wait()
+            try:
+                service.approve_rule(session, actor=ACTOR, staff=staff, rule_id=rule.id, now=START)
+                outcomes.append("approved")
+            except service.WrongState:
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=approve, args=(w,)) for w in ("security", "admin")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    database.dispose()
+    assert sorted(outcomes) == ["approved", "conflict"]
+    db.commit()
+    actions = list(db.scalars(select(AuditEvent.action).where(AuditEvent.object_id == rule.id)))
+    assert actions.count("whitelist.approve") == 1

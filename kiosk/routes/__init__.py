@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         enrol,
         home,
         learning,
+        library,
         money,
         reader,
         requests,
@@ -20,5 +21,17 @@ def register_blueprints(app: Flask) -> None:
         system,
     )
 
-    for module in (system, enrol, auth, home, account, requests, shop, money, reader, learning):
+    for module in (
+        system,
+        enrol,
+        auth,
+        home,
+        account,
+        requests,
+        shop,
+        money,
+        reader,
+        learning,
+        library,
+    ):
         app.register_blueprint(module.bp)

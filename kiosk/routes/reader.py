@@ -259,9 +259,12 @@ def view() -> ResponseReturnValue:
     title, body = reader_html.render(
         text,
         base_url=fetched.url,
-        whitelist=whitelist,
-        link_for=lambda target: url_for("reader.view", url=target),
-        image_for=lambda target: url_for("reader.image", url=target),
+        link_for=reader_html.through_whitelist(
+            whitelist, lambda target: url_for("reader.view", url=target)
+        ),
+        image_for=reader_html.through_whitelist(
+            whitelist, lambda target: url_for("reader.image", url=target)
+        ),
         unavailable=_("not available"),
     )
     return render_template(

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from wtforms import Field, HiddenField, RadioField, StringField, TextAreaField
-from wtforms.widgets import DateInput, NumberInput
+from wtforms import TextAreaField
 
 from kiosk.errors import NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Inmate
-from kiosk.models.requests import FieldKind, InmateRequest, RequestType
+from kiosk.models.requests import InmateRequest, PhoneContact, Visit
 from kiosk.routes.tiles import Tile, register_tile
 from kiosk.services import requests as svc
 from kiosk.web import access
 from kiosk.web.context import actor, db, now, user
 from kiosk.web.forms import BaseForm
+from kiosk.web.request_forms import INMATE_STATUS_LABELS, form_class, form_fields
 from kiosk.web.state import get_state
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
@@ -36,16 +37,7 @@ register_tile(
 
 PER_PAGE = 20
 
-STATUS_LABELS: dict[str, Any] = {
-    "submitted": _l("Sent"),
-    "in_progress": _l("Being handled"),
-    "waiting": _l("Waiting for you"),
-    "approved": _l("Approved"),
-    "rejected": _l("Refused"),
-    "answered": _l("Answered"),
-    "closed": _l("Closed"),
-    "withdrawn": _l("Withdrawn"),
-}
+STATUS_LABELS = INMATE_STATUS_LABELS
 
 
 class TextForm(BaseForm):
@@ -84,54 +76,6 @@ def _page_number() -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 5:
         return 1
     return max(int(raw), 1)
-
-
-def _form_class(rtype: RequestType) -> type[BaseForm]:
-    """A form built from the type's field definitions (the service checks the values)."""
-
-    class TypeForm(BaseForm):
-        idem = HiddenField()
-
-    for spec in rtype.fields:
-        kind = FieldKind(spec["kind"])
-        label = svc.localized(spec["label"])
-        field: Field
-        if kind is FieldKind.LONG_TEXT:
-            field = TextAreaField(label)
-        elif kind is FieldKind.CHOICE:
-            field = RadioField(
-                label,
-                choices=[(c["value"], svc.localized(c["label"])) for c in spec.get("choices", [])],
-                validate_choice=False,
-            )
-        elif kind is FieldKind.YES_NO:
-            field = RadioField(
-                label, choices=[("yes", _("Yes")), ("no", _("No"))], validate_choice=False
-            )
-        elif kind is FieldKind.DATE:
-            field = StringField(label, widget=DateInput())
-        elif kind is FieldKind.NUMBER:
-            field = StringField(label, widget=NumberInput())
-        else:
-            field = StringField(label)
-        setattr(TypeForm, "f_" + spec["key"], field)
-    return TypeForm
-
-
-def form_fields(form: BaseForm, rtype: RequestType) -> list[dict[str, Any]]:
-    """What the template needs to draw each field."""
-    out = []
-    for spec in rtype.fields:
-        out.append(
-            {
-                "field": form["f_" + spec["key"]],
-                "kind": spec["kind"],
-                "required": spec.get("required", False),
-                "max_length": spec.get("max_length"),
-                "help": svc.localized(spec.get("help")) if spec.get("help") else None,
-            }
-        )
-    return out
 
 
 @bp.get("/")
@@ -173,7 +117,7 @@ def new(type_id: int) -> ResponseReturnValue:
     inmate = _inmate()
     session = db()
     rtype = svc.offered_type(session, type_id, inmate.facility_id)
-    form = _form_class(rtype)()
+    form = form_class(rtype)()
     status = 200
     error: Any = None
     if request.method == "GET":
@@ -308,3 +252,27 @@ def withdraw(request_id: int) -> ResponseReturnValue:
         return _show(req, TextForm(), exc.status, error=exc.message)
     flash(_("The request is withdrawn."), "success")
     return redirect(url_for("requests.show", request_id=req.id), 303)
+
+
+@bp.get("/contacts")
+@access.inmate()
+def contacts() -> str:
+    """My approved phone contacts and my booked visits."""
+    inmate = _inmate()
+    rows = list(
+        db().scalars(
+            select(PhoneContact)
+            .where(PhoneContact.inmate_id == inmate.id, PhoneContact.removed_at.is_(None))
+            .order_by(PhoneContact.name, PhoneContact.id)
+            .limit(200)
+        )
+    )
+    visits = list(
+        db().scalars(
+            select(Visit)
+            .where(Visit.inmate_id == inmate.id, Visit.starts_at >= now() - dt.timedelta(days=1))
+            .order_by(Visit.starts_at)
+            .limit(50)
+        )
+    )
+    return render_template("requests/contacts.html", contacts=rows, visits=visits)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from kiosk.errors import DomainError, NotFound
 from kiosk.models import (
@@ -24,6 +25,7 @@ from kiosk.models import (
     Inmate,
     InmateRequest,
     Product,
+    RequestNamedStaff,
     Role,
     Staff,
     Terminal,
@@ -227,6 +229,34 @@ def staff_may_see_request(actor: Staff, req: InmateRequest) -> bool:
     return req.group_role in roles and in_scope(actor, req.group_facility_id)
 
 
+def request_groups_clause(actor: Staff) -> ColumnElement[bool]:
+    """Requests held by one of the actor's groups (a part of the rule: the queue's index)."""
+    roles = sorted(actor.roles, key=lambda r: r.value)
+    group: ColumnElement[bool] = InmateRequest.group_role.in_(roles)
+    if not actor.all_facilities:
+        group = and_(group, InmateRequest.group_facility_id.in_(sorted(actor.facility_ids)))
+    return group
+
+
+def visible_requests_clause(actor: Staff) -> ColumnElement[bool]:
+    """The same rule as ``staff_may_see_request``, as a WHERE clause for queues and lists."""
+    if Perm.REQUEST_HANDLE not in permissions_of(actor):
+        return false()
+    roles = actor.roles
+    clause = or_(request_groups_clause(actor), InmateRequest.escalated_to_id == actor.id)
+    if Role.HEALTHCARE not in roles:
+        clause = and_(clause, InmateRequest.sensitivity != Sensitivity.HEALTH)
+    named = (
+        select(RequestNamedStaff.request_id)
+        .where(
+            RequestNamedStaff.request_id == InmateRequest.id,
+            RequestNamedStaff.staff_id == actor.id,
+        )
+        .exists()
+    )
+    return and_(clause, ~named)
+
+
 # --- end of requests ------------------------------------------------------------------
 
 
@@ -264,7 +294,14 @@ def can(actor: Any, perm: Perm, obj: Any = None) -> bool:
             and obj.proposed_by_id == actor.id
         ):
             return False
-        # A rule's scope is its facility; a national rule (no facility) needs national staff.
+        # A national rule (no facility) applies everywhere: every whitelist viewer may read
+        # it; changing it needs national scope, like any object outside a facility.
+        if (
+            perm is Perm.WHITELIST_VIEW
+            and isinstance(obj, WhitelistRule)
+            and obj.facility_id is None
+        ):
+            return True
         # --- end whitelist ------------------------------------------------------------
         return in_scope(actor, _facility_of(obj))
     return False

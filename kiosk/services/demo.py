@@ -35,6 +35,7 @@ from kiosk.services import (
     demo_commissary,
     demo_learning,
     demo_requests,
+    demo_whitelist,
     places,
     terminals,
 )
@@ -217,6 +218,7 @@ def load(
         )
     demo_requests.load(session, vault=vault, now=now)  # requests (issue 5)
     demo_learning.load(session, now=now)  # courses, lessons, a quiz, learners (learning area)
+    demo_whitelist.load(session, now=now)  # learning sites, a request, an offline library
     return DemoResult(
         enrolment_code=code, terminal_name=first.name, inmates=result_inmates, staff=staff_names
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -35,7 +36,16 @@ from kiosk.models import (
 from kiosk.security.policy import Perm, can
 from kiosk.services import audit
 from kiosk.services.audit import Actor
-from kiosk.whitelist import CanonicalURL, Reason, Rule, URLRefused, Verdict, Whitelist, canonicalize
+from kiosk.whitelist import (
+    CanonicalURL,
+    Reason,
+    Rule,
+    URLRefused,
+    Verdict,
+    Whitelist,
+    canonicalize,
+    library,
+)
 from kiosk.whitelist.fetch import Fetched, Fetcher, FetchError, kind_of
 
 
@@ -205,7 +215,12 @@ def propose_rule(
         session.add(row)
         session.flush()
         if site_request_id is not None:
-            request_row = session.get(SiteRequest, site_request_id, with_for_update=True)
+            request_row = session.scalars(
+                select(SiteRequest)
+                .where(SiteRequest.id == site_request_id)
+                .with_for_update(of=SiteRequest)
+                .execution_options(populate_existing=True)
+            ).first()
             if request_row is not None and request_row.status is SiteRequestStatus.OPEN:
                 request_row.status = SiteRequestStatus.PROPOSED
                 request_row.handled_by_id = staff.id
@@ -229,7 +244,10 @@ def propose_rule(
 
 def _locked(session: Session, staff: Staff, rule_id: int, perm: Perm) -> WhitelistRule:
     row = session.scalars(
-        select(WhitelistRule).where(WhitelistRule.id == rule_id).with_for_update(of=WhitelistRule)
+        select(WhitelistRule)
+        .where(WhitelistRule.id == rule_id)
+        .with_for_update(of=WhitelistRule)
+        .execution_options(populate_existing=True)
     ).first()
     if row is None or not can(staff, perm, row):
         raise NotFound()
@@ -523,6 +541,10 @@ def ask_for_site(
             field="reason",
         )
     with unit_of_work(session):
+        # The inmate's row is the lock: two submits at once cannot both find no request.
+        session.scalars(
+            select(Inmate).where(Inmate.id == inmate.id).with_for_update(of=Inmate)
+        ).first()
         existing = session.scalars(
             select(SiteRequest)
             .where(
@@ -531,6 +553,7 @@ def ask_for_site(
                 SiteRequest.status == SiteRequestStatus.OPEN,
             )
             .with_for_update(of=SiteRequest)
+            .execution_options(populate_existing=True)
         ).first()
         if existing is not None:
             return existing, False
@@ -574,7 +597,10 @@ def decline_site_request(
         )
     with unit_of_work(session):
         row = session.scalars(
-            select(SiteRequest).where(SiteRequest.id == request_id).with_for_update(of=SiteRequest)
+            select(SiteRequest)
+            .where(SiteRequest.id == request_id)
+            .with_for_update(of=SiteRequest)
+            .execution_options(populate_existing=True)
         ).first()
         if row is None or not can(staff, Perm.WHITELIST_PROPOSE, row):
             raise NotFound()
@@ -609,3 +635,113 @@ def libraries_for(session: Session, inmate: Inmate) -> list[OfflineLibrary]:
         .order_by(OfflineLibrary.name, OfflineLibrary.id)
     )
     return list(session.scalars(stmt))
+
+
+def add_library(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    folder: Path,
+    file_name: str,
+    name: str,
+    facility_id: int | None,
+    now: dt.datetime,
+) -> OfflineLibrary:
+    """Offer a ZIM file from the zim folder as an offline library (national or one facility)."""
+    name = name.strip()
+    if not name or len(name) > OfflineLibrary.NAME_MAX:
+        raise WhitelistError(
+            _l("Give a name of at most %(n)d characters.", n=OfflineLibrary.NAME_MAX), field="name"
+        )
+    if file_name not in library.zim_files(folder):
+        raise WhitelistError(_l("Choose a file from the list."), field="file_name")
+    try:
+        library.Library(folder, file_name)
+    except library.LibraryMissing:
+        raise WhitelistError(
+            _l("This file is not a readable ZIM file."), field="file_name"
+        ) from None
+    if not can(staff, Perm.WHITELIST_APPROVE, OfflineLibrary(facility_id=facility_id)):
+        raise NotFound()
+    with unit_of_work(session):
+        taken = session.scalars(
+            select(OfflineLibrary.id).where(OfflineLibrary.file_name == file_name)
+        ).first()
+        if taken is not None:
+            raise RuleExists(_l("This file is offered already."), field="file_name")
+        row = OfflineLibrary(
+            name=name,
+            file_name=file_name,
+            facility_id=facility_id,
+            enabled=True,
+            added_by_id=staff.id,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "whitelist.library_add",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=facility_id,
+            details={"file": file_name, "name": name},
+        )
+    return row
+
+
+def set_library_enabled(
+    session: Session,
+    *,
+    actor: Actor,
+    staff: Staff,
+    library_id: int,
+    enabled: bool,
+    now: dt.datetime,
+) -> OfflineLibrary:
+    """Open or close an offline library for inmates."""
+    with unit_of_work(session):
+        row = session.scalars(
+            select(OfflineLibrary)
+            .where(OfflineLibrary.id == library_id)
+            .with_for_update(of=OfflineLibrary)
+            .execution_options(populate_existing=True)
+        ).first()
+        if row is None or not can(staff, Perm.WHITELIST_APPROVE, row):
+            raise NotFound()
+        row.enabled = enabled
+        audit.record(
+            session,
+            "whitelist.library_enable" if enabled else "whitelist.library_disable",
+            actor=actor,
+            obj=row,
+            at=now,
+            facility_id=row.facility_id,
+        )
+    return row
+
+
+def library_for(session: Session, inmate: Inmate, library_id: int) -> OfflineLibrary:
+    """An offline library this inmate may open, else ``NotFound``."""
+    row = session.get(OfflineLibrary, library_id)
+    if (
+        row is None
+        or not row.enabled
+        or (row.facility_id is not None and row.facility_id != inmate.facility_id)
+    ):
+        raise NotFound()
+    return row
+
+
+def all_rules_in_force(
+    session: Session, *, facility_id: int | None, now: dt.datetime
+) -> list[WhitelistRule]:
+    """Approved, unexpired rules everywhere (or of one facility, national ones included)."""
+    stmt = select(WhitelistRule).where(_in_force(now))
+    if facility_id is not None:
+        stmt = stmt.where(
+            or_(WhitelistRule.facility_id.is_(None), WhitelistRule.facility_id == facility_id)
+        )
+    return list(session.scalars(stmt.order_by(WhitelistRule.prefix, WhitelistRule.id)))

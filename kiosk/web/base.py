@@ -271,7 +271,14 @@ def limiter_for(app: Flask, key_func: Callable[[], str]) -> Limiter:
         headers_enabled=False,
         # Initialised enabled (a disabled Limiter never hooks into the app), then switched.
         enabled=True,
+        # A broken counter store never turns a page into a 500...
         swallow_errors=True,
+        # ...and while Redis is away the limits still hold, counted per process meanwhile.
+        in_memory_fallback_enabled=storage != "memory://",
+        # A Redis that does not answer costs a request at most a second.
+        storage_options=(
+            {"socket_connect_timeout": 1, "socket_timeout": 1} if storage != "memory://" else {}
+        ),
     )
     limiter.enabled = state.settings.rate_limits_enabled
     # Flask-Limiter keeps only weak references to itself in the limits it hands out.

@@ -6,7 +6,7 @@ import codecs
 import re
 from collections.abc import Callable
 from typing import Final
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 from kiosk.sanitize import clean_reader_html, page_title
 from kiosk.whitelist.urls import Whitelist, canonicalize
@@ -14,6 +14,7 @@ from kiosk.whitelist.urls import Whitelist, canonicalize
 _META_CHARSET: Final = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I
 )
+_URL_SAFE: Final = "/:?#[]@!$&'()*+,;=%~-._"
 _FRAGMENT: Final = re.compile(r"#[A-Za-z0-9_.:-]{0,200}", re.ASCII)
 
 
@@ -37,6 +38,17 @@ def decode(body: bytes, charset: str) -> str:
     return body.decode("utf-8", errors="replace")
 
 
+def through_whitelist(
+    whitelist: Whitelist, to_reader: Callable[[str], str]
+) -> Callable[[str], str | None]:
+    """A rewriter that sends whitelisted URLs through the reader and refuses the rest."""
+
+    def rewrite(target: str) -> str | None:
+        return to_reader(target) if whitelist.allows(target) else None
+
+    return rewrite
+
+
 def canonical_or_none(url: str) -> str | None:
     """The canonical spelling of ``url`` (fragment kept), or None when it is not canonical."""
     try:
@@ -49,31 +61,28 @@ def render(
     html: str,
     *,
     base_url: str,
-    whitelist: Whitelist,
-    link_for: Callable[[str], str],
-    image_for: Callable[[str], str],
+    link_for: Callable[[str], str | None],
+    image_for: Callable[[str], str | None],
     unavailable: str,
 ) -> tuple[str, str]:
-    """(title, cleaned body) of a fetched page, links and pictures rewritten through the reader."""
+    """(title, cleaned body) of a page: every link and picture, made absolute and canonical,
+    goes to ``link_for`` / ``image_for``, which give the reader's own address or None."""
 
     def absolute(href: str) -> str | None:
-        joined = urljoin(base_url, href.strip())
-        return canonical_or_none(joined)
+        # Raw UTF-8 in an href is percent-encoded first, as a browser would.
+        encoded = quote(href.strip(), safe=_URL_SAFE)
+        return canonical_or_none(urljoin(base_url, encoded))
 
     def rewrite_link(href: str) -> str | None:
         href = href.strip()
         if _FRAGMENT.fullmatch(href):
             return href
         target = absolute(href)
-        if target is None or not whitelist.allows(target):
-            return None
-        return link_for(target)
+        return None if target is None else link_for(target)
 
     def rewrite_image(src: str) -> str | None:
         target = absolute(src)
-        if target is None or not whitelist.allows(target):
-            return None
-        return image_for(target)
+        return None if target is None else image_for(target)
 
     body = clean_reader_html(
         html, rewrite_link=rewrite_link, rewrite_image=rewrite_image, unavailable=unavailable
