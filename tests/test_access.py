@@ -150,6 +150,7 @@ def test_staff_without_the_role_are_refused_everywhere(
         "courses.index",
         "courses.new",
         "courses.import_course",
+        "courses.learner",  # inmate 1 is in the teacher's facility
         "certificates.check",
     }
     for endpoint, method, path in concrete_paths(admin_app):
@@ -243,6 +244,14 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "shop.order",
         "shop.picture",
         "money.index",
+        "commissary.index",
+        "commissary.order",
+        "commissary.pick_list",
+        "commissary.products",
+        "commissary.picture",
+        "accounts.index",
+        "accounts.show",
+        "accounts.proposals",
         # Learning (certificates.check records the check in the audit trail, nothing else)
         "learning.index",
         "learning.course",
@@ -258,6 +267,7 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "courses.submission_file",
         "courses.progress",
         "courses.export",
+        "courses.learner",
         "certificates.check",
         "certificates.show",
     }
@@ -293,6 +303,16 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "shop.remove",
         "shop.place",
         "shop.cancel",
+        "commissary.pack",
+        "commissary.deliver",
+        "commissary.reject",
+        "commissary.add_restriction",
+        "commissary.remove_restriction",
+        "commissary.end_stop",
+        "accounts.propose",
+        "accounts.limit",
+        "accounts.approve",
+        "accounts.reject",
         "requests.add_info",
         "requests.withdraw",
         "requests.reply",
@@ -313,6 +333,9 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "courses.add_question",
         "courses.delete_question",
         "courses.certificate",
+        "courses.move_lesson",
+        "certificates.revoke",
+        "courses.move_module",
     }
     for app in (kiosk_app, admin_app):
         for rule in app.url_map.iter_rules():

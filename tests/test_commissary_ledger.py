@@ -410,3 +410,117 @@ def test_the_demo_has_products_money_and_orders_and_a_clean_ledger_after_two_run
     assert statuses == ["delivered", "placed"]
     verify = _cli(settings, "ledger", "verify")
     assert verify.exit_code == 0, verify.output
+
+
+@pytest.mark.postgres_only
+def test_the_same_order_submitted_five_times_at_once_makes_one_order(
+    kiosk_app: Flask, world: World, db: Any, clock: FrozenClock, settings: Any
+) -> None:
+    person = world.inmates["2026-0001"]
+    credit(kiosk_app, person.id, 10_000, clock.now())
+    product = add_product(kiosk_app, world.facility, price=1_000, now=clock.now())
+    key = state(kiosk_app).secrets.audit_key.encode()
+    database = Database(settings.database_url, audit_key=key, pool_size=5, max_overflow=0)
+    barrier = threading.Barrier(5)
+    made: list[tuple[int, bool]] = []
+    lock = threading.Lock()
+
+    def submit() -> None:
+        with kiosk_app.app_context(), database.session() as session:
+            inmate = session.get(Inmate, person.id)
+            barrier.wait()
+            order, created = commissary.place_order(
+                session,
+                actor=SYSTEM,
+                inmate=inmate,
+                items={product: 2},
+                key="the-same-form-key-000001",
+                now=clock.now(),
+            )
+            with lock:
+                made.append((order.id, created))
+
+    threads = [threading.Thread(target=submit) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    database.dispose()
+    assert len({order_id for order_id, _ in made}) == 1
+    assert sorted(created for _, created in made) == [False, False, False, False, True]
+    assert _account(db, person.id).held == 2_000
+    assert fresh(db).get(Product, product).stock == 98
+    assert ledger.verify(db) == []
+
+
+@pytest.mark.postgres_only
+def test_orders_and_approved_debits_racing_on_one_account_never_take_it_below_zero(
+    kiosk_app: Flask, world: World, db: Any, clock: FrozenClock, settings: Any
+) -> None:
+    person = world.inmates["2026-0001"]
+    one, two = clerks(kiosk_app, world, clock.now())
+    credit(kiosk_app, person.id, 10_000, clock.now())
+    product = add_product(
+        kiosk_app, world.facility, price=1_000, stock=1_000, max_per_order=1, now=clock.now()
+    )
+    with kiosk_app.app_context():
+        proposals = [
+            ledger.propose(
+                db,
+                actor=SYSTEM,
+                staff=staff_row(db, one),
+                inmate=fresh(db).get(Inmate, person.id),
+                kind=TransactionKind.ADJUSTMENT,
+                amount=-1_000,
+                memo=f"Correction {n}",
+                now=clock.now(),
+            ).id
+            for n in range(THREADS // 2)
+        ]
+    key = state(kiosk_app).secrets.audit_key.encode()
+    database = Database(settings.database_url, audit_key=key, pool_size=THREADS, max_overflow=5)
+    barrier = threading.Barrier(THREADS)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def act(n: int) -> None:
+        with kiosk_app.app_context(), database.session() as session:
+            inmate = session.get(Inmate, person.id)
+            approver = staff_row(session, two)
+            barrier.wait()
+            try:
+                if n % 2:
+                    ledger.approve(
+                        session,
+                        actor=SYSTEM,
+                        staff=approver,
+                        proposal_id=proposals[n // 2],
+                        now=clock.now(),
+                    )
+                    outcome = "debit"
+                else:
+                    commissary.place_order(
+                        session,
+                        actor=SYSTEM,
+                        inmate=inmate,
+                        items={product: 1},
+                        key=f"race-debit-order-{n:03d}-xxx",
+                        now=clock.now(),
+                    )
+                    outcome = "order"
+            except ledger.InsufficientFunds:
+                outcome = "refused"
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=act, args=(n,)) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    database.dispose()
+    account = _account(db, person.id)
+    assert outcomes.count("debit") + outcomes.count("order") == 10
+    assert account.balance >= account.held >= 0
+    assert account.available == 0
+    assert ledger.verify(db) == []

@@ -9,9 +9,11 @@ def register_blueprints(app: Flask) -> None:
     """Attach every staff-app blueprint."""
     from admin.routes import (
         account,
+        accounts,
         audit,
         auth,
         certificates,
+        commissary,
         courses,
         dashboard,
         inmates,
@@ -40,4 +42,7 @@ def register_blueprints(app: Flask) -> None:
     ):
         app.register_blueprint(module.bp)
     for module in (requests, request_types):  # requests (issue 5)
+        app.register_blueprint(module.bp)
+    # Commissary and money accounts (issue 4).
+    for module in (commissary, accounts):
         app.register_blueprint(module.bp)
