@@ -216,6 +216,8 @@ class InmateRequest(Base):
             "id",
         ),
         Index("ix_requests_queue_status", "group_facility_id", "group_role", "status", "reply_by"),
+        # The queue with every status ("all"): still in reply-by order from the index.
+        Index("ix_requests_queue_all", "group_facility_id", "group_role", "reply_by", "id"),
         # The inmate's own list, newest first.
         Index("ix_requests_inmate_submitted", "inmate_id", "submitted_at", "id"),
         # One-at-a-time checks and overdue escalation.

@@ -229,15 +229,21 @@ def staff_may_see_request(actor: Staff, req: InmateRequest) -> bool:
     return req.group_role in roles and in_scope(actor, req.group_facility_id)
 
 
-def visible_requests_clause(actor: Staff) -> ColumnElement[bool]:
-    """The same rule as ``staff_may_see_request``, as a WHERE clause for queues and lists."""
-    if Perm.REQUEST_HANDLE not in permissions_of(actor):
-        return false()
+def request_groups_clause(actor: Staff) -> ColumnElement[bool]:
+    """Requests held by one of the actor's groups (a part of the rule: the queue's index)."""
     roles = sorted(actor.roles, key=lambda r: r.value)
     group: ColumnElement[bool] = InmateRequest.group_role.in_(roles)
     if not actor.all_facilities:
         group = and_(group, InmateRequest.group_facility_id.in_(sorted(actor.facility_ids)))
-    clause = or_(group, InmateRequest.escalated_to_id == actor.id)
+    return group
+
+
+def visible_requests_clause(actor: Staff) -> ColumnElement[bool]:
+    """The same rule as ``staff_may_see_request``, as a WHERE clause for queues and lists."""
+    if Perm.REQUEST_HANDLE not in permissions_of(actor):
+        return false()
+    roles = actor.roles
+    clause = or_(request_groups_clause(actor), InmateRequest.escalated_to_id == actor.id)
     if Role.HEALTHCARE not in roles:
         clause = and_(clause, InmateRequest.sensitivity != Sensitivity.HEALTH)
     named = (

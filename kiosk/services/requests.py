@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
-from kiosk.models import Facility, Inmate, Role, Staff
+from kiosk.models import Facility, Inmate, Role, Staff, StaffFacility
 from kiosk.models.requests import (
     DECIDED_STATUSES,
     OPEN_STATUSES,
@@ -55,6 +55,7 @@ NUMBER_LIMIT = 10**9
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}", re.ASCII)
 _CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_WORD = re.compile(r"\w+")
 _IDEMPOTENCY = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -605,12 +606,20 @@ def _auto_name_staff(
     )
     if not typed:
         return
-    candidates = session.scalars(select(Staff).where(Staff.active.is_(True)))
+    candidates = session.scalars(
+        select(Staff).where(
+            Staff.active.is_(True),
+            Staff.all_facilities.is_(True)
+            | Staff.id.in_(
+                select(StaffFacility.staff_id).where(StaffFacility.facility_id == facility_id)
+            ),
+        )
+    )
+    words = " " + " ".join(_WORD.findall(typed)) + " "
     for member in candidates:
-        if not (member.all_facilities or facility_id in member.facility_ids):
-            continue
-        names = {member.name.casefold(), member.username.casefold()}
-        if any(n and len(n) >= 3 and n in typed for n in names):
+        # Whole words only: "Ann" must not hide a complaint from "Anna", "Annika" or "Joanna".
+        names = {" ".join(_WORD.findall(n.casefold())) for n in (member.name, member.username)}
+        if any(len(n) >= 3 and f" {n} " in words for n in names):
             session.add(RequestNamedStaff(request_id=req.id, staff_id=member.id, created_at=now))
 
 
