@@ -527,3 +527,64 @@ def test_orders_and_approved_debits_racing_on_one_account_never_take_it_below_ze
     assert account.balance >= account.held >= 0
     assert account.available == 0
     assert ledger.verify(db) == []
+
+
+def test_ledger_verify_names_an_order_whose_lines_or_charge_were_changed(
+    kiosk_app: Flask, world: World, db: Any, clock: FrozenClock
+) -> None:
+    person = world.inmates["2026-0001"]
+    clerk, _ = clerks(kiosk_app, world, clock.now())
+    credit(kiosk_app, person.id, 10_000, clock.now())
+    product = add_product(kiosk_app, world.facility, price=1_000, now=clock.now())
+    order = _order(kiosk_app, person.id, product, 2, "q" * 20, clock.now())
+    with kiosk_app.app_context():
+        commissary.deliver_order(
+            db,
+            actor=SYSTEM,
+            staff=staff_row(db, clerk),
+            order_id=order.id,
+            delivered=None,
+            now=clock.now(),
+        )
+    assert ledger.verify(fresh(db)) == []
+    # A cheaper line price written behind the ledger's back.
+    db.execute(text("UPDATE commissary_order_lines SET unit_price = 500"))
+    db.commit()
+    problems = [str(p) for p in ledger.verify(fresh(db))]
+    assert f"order {order.id} has a total of 2000 öre but its lines sum to 1000" in problems
+    db.execute(text("UPDATE commissary_order_lines SET unit_price = 1000"))
+    # A delivered count raised after the charge.
+    db.execute(text("UPDATE commissary_order_lines SET delivered = 1"))
+    db.commit()
+    problems = [str(p) for p in ledger.verify(fresh(db))]
+    assert (
+        f"order {order.id} (delivered) was charged 2000 öre for delivered lines worth 1000 öre"
+        in problems
+    )
+
+
+def test_a_product_delivered_short_counts_what_was_handed_over_against_its_weekly_limit(
+    kiosk_app: Flask, world: World, db: Any, clock: FrozenClock
+) -> None:
+    person = world.inmates["2026-0001"]
+    clerk, _ = clerks(kiosk_app, world, clock.now())
+    credit(kiosk_app, person.id, 10_000, clock.now())
+    stamps = add_product(
+        kiosk_app, world.facility, price=100, weekly_limit=2, max_per_order=2, now=clock.now()
+    )
+    first = _order(kiosk_app, person.id, stamps, 2, "s" * 20, clock.now())
+    line_id = first.lines[0].id
+    with kiosk_app.app_context():
+        commissary.deliver_order(
+            db,
+            actor=SYSTEM,
+            staff=staff_row(db, clerk),
+            order_id=first.id,
+            delivered={line_id: 1},
+            now=clock.now(),
+        )
+    # One was missing: one more may be bought this week, not two.
+    _order(kiosk_app, person.id, stamps, 1, "t" * 20, clock.now())
+    with pytest.raises(commissary.LimitReached):
+        _order(kiosk_app, person.id, stamps, 1, "u" * 20, clock.now())
+    assert ledger.verify(fresh(db)) == []

@@ -315,6 +315,7 @@ def test_a_deposit_needs_a_second_clerk_and_the_proposer_cannot_approve_it(
     history = two.get(account_page).get_data(as_text=True)
     assert "From family" in history
     assert "ledger.view" in audit_actions(db)
+    assert "No orders." in history  # the account page lists the inmate's latest orders
     assert ledger.verify(db) == []
 
 

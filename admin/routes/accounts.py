@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import raiseload
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
@@ -21,6 +22,8 @@ from kiosk.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerProposal,
+    Order,
+    OrderStatus,
     ProposalStatus,
     Staff,
     TransactionKind,
@@ -46,6 +49,13 @@ STATUS_LABELS: dict[ProposalStatus, Any] = {
     ProposalStatus.PENDING: _l("Waiting for approval"),
     ProposalStatus.APPROVED: _l("Approved"),
     ProposalStatus.REJECTED: _l("Rejected"),
+}
+ORDER_LABELS: dict[OrderStatus, Any] = {
+    OrderStatus.PLACED: _l("Placed"),
+    OrderStatus.PACKED: _l("Packed"),
+    OrderStatus.DELIVERED: _l("Delivered"),
+    OrderStatus.CANCELLED: _l("Cancelled"),
+    OrderStatus.REJECTED: _l("Rejected"),
 }
 STATEMENT_PER_PAGE = 50
 
@@ -163,6 +173,15 @@ def _account_page(
             .limit(20)
         )
     )
+    orders = list(
+        session.scalars(
+            select(Order)
+            .options(raiseload(Order.lines))
+            .where(Order.inmate_id == inmate.id)
+            .order_by(Order.id.desc())
+            .limit(10)
+        )
+    )
     if limit_form is None:
         limit_form = LimitForm(formdata=None)
         if account is not None and account.weekly_limit is not None:
@@ -177,6 +196,8 @@ def _account_page(
         summary=commissary.summary(session, inmate, now()),
         entries=entries,
         proposals=proposals,
+        orders=orders,
+        order_labels=ORDER_LABELS,
         form=form,
         limit_form=limit_form,
         kind_labels=KIND_LABELS,

@@ -425,7 +425,11 @@ def place_order(
         week = week_start(tz, now)
         bought: dict[int, int] = dict(
             session.execute(
-                select(OrderLine.product_id, func.sum(OrderLine.quantity))
+                # A line delivered short counts what was handed over.
+                select(
+                    OrderLine.product_id,
+                    func.sum(func.coalesce(OrderLine.delivered, OrderLine.quantity)),
+                )
                 .join(Order, Order.id == OrderLine.order_id)
                 .where(
                     Order.inmate_id == inmate.id,

@@ -39,6 +39,7 @@ from kiosk.models import (
     LedgerProposal,
     LedgerTransaction,
     Order,
+    OrderLine,
     OrderStatus,
     Product,
     ProposalStatus,
@@ -683,7 +684,54 @@ def verify(session: Session) -> list[Problem]:
             Problem(f"order {order_id} was charged {charge} öre but the ledger shows {total} öre")
         )
 
-    # 8. No stock below zero.
+    # 8. Each order's total is the sum of its lines; a delivered order was charged for
+    #    what was handed over, never more than was held.
+    line_sums = (
+        select(
+            OrderLine.order_id,
+            func.sum(OrderLine.unit_price * OrderLine.quantity).label("ordered"),
+            func.sum(OrderLine.unit_price * func.coalesce(OrderLine.delivered, 0)).label("given"),
+        )
+        .group_by(OrderLine.order_id)
+        .subquery()
+    )
+    for order_id, total, ordered, status, charge, given in session.execute(
+        select(
+            Order.id,
+            Order.total,
+            line_sums.c.ordered,
+            Order.status,
+            Order.charged,
+            line_sums.c.given,
+        )
+        .outerjoin(line_sums, line_sums.c.order_id == Order.id)
+        .where(
+            (func.coalesce(line_sums.c.ordered, -1) != Order.total)
+            | (
+                (Order.status == OrderStatus.DELIVERED)
+                & (
+                    (func.coalesce(Order.charged, -1) != line_sums.c.given)
+                    | (Order.charged > Order.total)
+                )
+            )
+        )
+        .order_by(Order.id)
+    ):
+        if ordered != total:
+            problems.append(
+                Problem(
+                    f"order {order_id} has a total of {total} öre but its lines sum to {ordered}"
+                )
+            )
+        else:
+            problems.append(
+                Problem(
+                    f"order {order_id} ({OrderStatus(status).value}) was charged {charge} öre "
+                    f"for delivered lines worth {given} öre"
+                )
+            )
+
+    # 9. No stock below zero.
     for product_id, stock in session.execute(
         select(Product.id, Product.stock).where(Product.stock < 0).order_by(Product.id)
     ):
