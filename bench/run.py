@@ -438,6 +438,9 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
                 term = result["terminals"]
                 # The largest N that passed straight to gunicorn, and the target if it passed.
                 sizes = [n for n in (term["largest_n"],) if n]
+                if not sizes and term["probes"]:
+                    # Nothing passed: compare at the smallest N tried.
+                    sizes = [min(p["terminals"] for p in term["probes"])]
                 if term["target_met"] and config.terminal_target not in sizes:
                     sizes.append(config.terminal_target)
                 result["through_nginx"] = stack.run(config, prep, pages, sizes, log)
