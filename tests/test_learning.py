@@ -1091,3 +1091,34 @@ def test_the_progress_page_needs_the_same_number_of_queries_however_many_courses
     assert (
         portal.get("/learning/progress").get_data(as_text=True).count("Lessons read: 0 of 2") == 4
     )
+
+
+def test_a_teacher_deletes_only_what_no_learner_has_used(
+    admin_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    session = fresh(db)
+    learning.mark_read(
+        session,
+        actor=ACTOR,
+        inmate=session.get(Inmate, world.inmates["2026-0001"].id),
+        lesson_id=cw.lessons[0],
+        now=clock.now(),
+    )
+    browser = teacher(admin_app, clock, world)
+    page = f"/courses/{cw.course}"
+    kept = browser.post(f"{page}/lesson/{cw.lessons[0]}/delete", {}, page)
+    assert kept.status_code == 303
+    assert "Learners have already used this" in browser.get(page).get_data(as_text=True)
+    assert fresh(db).get(Lesson, cw.lessons[0]) is not None
+    gone = browser.post(f"{page}/lesson/{cw.lessons[1]}/delete", {}, page)
+    assert gone.status_code == 303
+    assert fresh(db).get(Lesson, cw.lessons[1]) is None
+    assert browser.post(f"{page}/quiz/{cw.quiz}/delete", {}, page).status_code == 303
+    from kiosk.models import Quiz
+
+    assert fresh(db).get(Quiz, cw.quiz) is None
+    full = browser.post(f"{page}/modules/{cw.module}/delete", {}, page)
+    assert full.status_code == 303
+    assert "Move or delete what the module holds first." in browser.get(page).get_data(as_text=True)
+    assert {"lesson.delete", "quiz.delete"} <= set(audit_actions(db))

@@ -1393,3 +1393,44 @@ def learner(inmate_id: int) -> str:
     inmate = visible(Inmate, inmate_id, Perm.COURSE_MANAGE)
     rows = learning.learner_overview(db(), me(), inmate, now=now())
     return render_template("courses/learner.html", inmate=inmate, rows=rows)
+
+
+# Deleting ---------------------------------------------------------------------------
+
+_PARTS: dict[str, type[Any]] = {"lesson": Lesson, "quiz": Quiz, "assignment": Assignment}
+
+
+@bp.post("/courses/<id:course_id>/<any(lesson, quiz, assignment):kind>/<id:part_id>/delete")
+@access.staff(Perm.COURSE_MANAGE)
+def delete_part(course_id: int, kind: str, part_id: int) -> ResponseReturnValue:
+    """Delete a lesson, quiz or assignment that no learner has used yet."""
+    course = _course(course_id)
+    part = _part(_PARTS[kind], part_id, course)
+    if not ActionForm().validate():
+        flash(_("The form had expired. Please try again."), "error")
+        return _to("courses.show", course_id=course.id)
+    try:
+        learning.delete_part(db(), actor=actor(), course=course, part=part, now=now())
+    except learning.LearningError as exc:
+        flash(str(exc.message), "error")
+        return make_response(_to("courses.show", course_id=course.id), 303)
+    flash(_("Deleted."), "success")
+    return _to("courses.show", course_id=course.id)
+
+
+@bp.post("/courses/<id:course_id>/modules/<id:module_id>/delete")
+@access.staff(Perm.COURSE_MANAGE)
+def delete_module(course_id: int, module_id: int) -> ResponseReturnValue:
+    """Delete an empty module."""
+    course = _course(course_id)
+    module = _part(Module, module_id, course)
+    if not ActionForm().validate():
+        flash(_("The form had expired. Please try again."), "error")
+        return _to("courses.show", course_id=course.id)
+    try:
+        learning.delete_module(db(), actor=actor(), course=course, module=module, now=now())
+    except learning.LearningError as exc:
+        flash(str(exc.message), "error")
+        return _to("courses.show", course_id=course.id)
+    flash(_("Deleted."), "success")
+    return _to("courses.show", course_id=course.id)
