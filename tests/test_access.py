@@ -259,6 +259,7 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "learning.media",
         "learning.submission_file",
         "learning.progress",
+        "learning.certificate",
         "courses.index",
         "courses.show",
         "courses.preview_lesson",

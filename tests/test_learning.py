@@ -696,11 +696,15 @@ def test_finishing_everything_earns_a_certificate_that_staff_can_check(
     assert "No valid certificate has this code." in forged.get_data(as_text=True)
     assert cert.code in portal_progress(portal, world)
     assert "certificate.check" in audit_actions(db)
+    mine = portal.get(f"/learning/certificates/{cert.id}")
+    assert mine.status_code == 200
+    assert cert.code in mine.get_data(as_text=True)
     withdrawn = browser.post(f"/certificates/{cert.id}/revoke", {}, f"/certificates/{cert.id}")
     assert withdrawn.status_code == 303
     after = browser.get(f"/certificates/check?code={cert.code}")
     assert "No valid certificate has this code." in after.get_data(as_text=True)
     assert "certificate.revoke" in audit_actions(db)
+    assert portal.get(f"/learning/certificates/{cert.id}").status_code == 404
 
 
 def portal_progress(portal: Portal, world: World) -> str:
@@ -987,6 +991,19 @@ def test_a_teacher_sees_one_learners_progress_in_every_course(
     html = page.get_data(as_text=True)
     assert "Svenska för nybörjare" in html
     assert "0 / 2" in html
+    assert "No attempts yet." in html
+    session = fresh(db)
+    s = choice_ids(db, cw.single)
+    learning.submit_attempt(
+        session,
+        actor=ACTOR,
+        inmate=session.get(Inmate, world.inmates["2026-0001"].id),
+        quiz_id=cw.quiz,
+        answers={cw.single: [s["A"]], cw.multiple: []},
+        now=clock.now(),
+    )
+    again = browser.get(f"/courses/learner/{world.inmates['2026-0001'].id}").get_data(as_text=True)
+    assert "1 of 2 right (50%)." in again
     foreign = browser.get(f"/courses/learner/{world.inmates['2026-0009'].id}")
     assert foreign.status_code == 404
 

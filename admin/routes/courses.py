@@ -54,6 +54,7 @@ from kiosk.models import (
     Question,
     QuestionKind,
     Quiz,
+    QuizAttempt,
     Staff,
     Submission,
     Unit,
@@ -1392,7 +1393,32 @@ def learner(inmate_id: int) -> str:
     """One learner's progress in each course of the teacher's facilities."""
     inmate = visible(Inmate, inmate_id, Perm.COURSE_MANAGE)
     rows = learning.learner_overview(db(), me(), inmate, now=now())
-    return render_template("courses/learner.html", inmate=inmate, rows=rows)
+    course_ids = [r.course.id for r in rows]
+    attempts = list(
+        db()
+        .execute(
+            select(QuizAttempt, Quiz)
+            .join(Quiz, Quiz.id == QuizAttempt.quiz_id)
+            .where(QuizAttempt.inmate_id == inmate.id, QuizAttempt.course_id.in_(course_ids))
+            .order_by(QuizAttempt.submitted_at.desc(), QuizAttempt.id.desc())
+            .limit(100)
+        )
+        .all()
+    )
+    handed = list(
+        db()
+        .execute(
+            select(Submission, Assignment)
+            .join(Assignment, Assignment.id == Submission.assignment_id)
+            .where(Submission.inmate_id == inmate.id, Submission.course_id.in_(course_ids))
+            .order_by(Submission.submitted_at.desc(), Submission.id.desc())
+            .limit(100)
+        )
+        .all()
+    )
+    return render_template(
+        "courses/learner.html", inmate=inmate, rows=rows, attempts=attempts, handed=handed
+    )
 
 
 # Deleting ---------------------------------------------------------------------------

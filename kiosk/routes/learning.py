@@ -20,7 +20,7 @@ from wtforms.validators import Length
 
 from kiosk.errors import NotFound
 from kiosk.i18n import _, _l
-from kiosk.models import Inmate, MediaFile, Submission
+from kiosk.models import Certificate, Inmate, MediaFile, Submission
 from kiosk.routes.tiles import Tile, register_tile
 from kiosk.security.policy import may_study
 from kiosk.services import learning
@@ -335,3 +335,13 @@ def progress() -> str:
     """How far I have come in each course."""
     rows = learning.learner_progress(db(), _learner(), now=now())
     return render_template("learning/progress.html", rows=rows)
+
+
+@bp.get("/learning/certificates/<id:certificate_id>")
+@access.inmate()
+def certificate(certificate_id: int) -> str:
+    """My certificate of completion, to show or print."""
+    cert = db().get(Certificate, certificate_id)
+    if cert is None or cert.inmate_id != _learner().id or cert.revoked_at is not None:
+        raise NotFound()
+    return render_template("learning/certificate.html", cert=cert)
