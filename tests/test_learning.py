@@ -1139,3 +1139,54 @@ def test_a_teacher_deletes_only_what_no_learner_has_used(
     assert full.status_code == 303
     assert "Move or delete what the module holds first." in browser.get(page).get_data(as_text=True)
     assert {"lesson.delete", "quiz.delete"} <= set(audit_actions(db))
+
+
+def test_files_larger_than_ordinary_forms_can_be_uploaded_and_handed_in(
+    admin_app: Flask, portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    browser = teacher(admin_app, clock, world)
+    path = f"/courses/{cw.course}/media"
+    big = PNG + b"\x00" * (3 * 1024 * 1024)
+    uploaded = browser.client.post(
+        path,
+        data={
+            "csrf_token": browser.token(path),
+            "title": "Stor bild",
+            "alt_text": "",
+            "lesson": "0",
+            "file": (io.BytesIO(big), "stor.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 303, "a 3 MB picture passes the 1 MB limit of forms"
+    too_big = browser.client.post(
+        path,
+        data={
+            "csrf_token": browser.token(path),
+            "title": "För stor",
+            "alt_text": "",
+            "lesson": "0",
+            "file": (io.BytesIO(PNG + b"\x00" * (9 * 1024 * 1024)), "stor.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert too_big.status_code == 413
+    assert "too large" in too_big.get_data(as_text=True)
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    work = f"/learning/assignments/{cw.assignment}"
+    handed = portal.client.post(
+        work,
+        data={
+            "csrf_token": portal.token(work),
+            "text": "Se filen.",
+            "file": (io.BytesIO(b"%PDF-1.7\n" + b"\x00" * (2 * 1024 * 1024)), "arbete.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert handed.status_code == 303
+    sub = fresh(db).scalars(select(Submission)).one()
+    assert sub.file.content_type == "application/pdf"
+    mine = portal.get(f"/learning/submissions/{sub.id}/file")
+    assert mine.status_code == 200
+    assert mine.headers["Content-Disposition"].startswith("attachment;")

@@ -669,6 +669,7 @@ def _lesson_choices(course: Course) -> list[tuple[int, str]]:
 
 @bp.route("/courses/<id:course_id>/media", methods=["GET", "POST"])
 @access.staff(Perm.COURSE_MANAGE)
+@access.upload_limit(MAX_COURSE_UPLOAD)
 def media_index(course_id: int) -> ResponseReturnValue:
     """The course's files, and an upload form."""
     course = _course(course_id)
@@ -679,7 +680,6 @@ def media_index(course_id: int) -> ResponseReturnValue:
         wanted = request.args.get("lesson", "")
         form.lesson.data = int(wanted) if wanted.isascii() and wanted.isdigit() else 0
     else:
-        request.max_content_length = MAX_COURSE_UPLOAD
         if form.validate():
             upload = request.files.get("file")
             if upload is None or not upload.filename:
@@ -1320,13 +1320,13 @@ def export(course_id: int) -> ResponseReturnValue:
 
 @bp.route("/courses/import", methods=["GET", "POST"])
 @access.staff(Perm.COURSE_MANAGE)
+@access.upload_limit(course_package.PACKAGE_MAX + media_service.MB)
 def import_course() -> ResponseReturnValue:
     """Make a draft course from a package exported elsewhere."""
     form = ImportForm()
     form.home.choices = _home_choices()
     status = 200
     if request.method == "POST":
-        request.max_content_length = course_package.PACKAGE_MAX + media_service.MB
         if form.validate():
             upload = request.files.get("file")
             if upload is None or not upload.filename:
