@@ -204,6 +204,8 @@ def _rewriting_filter(
                             yield {"type": "Characters", "data": f"[{alt}]"}
                         continue
                     attrs[(None, "src")] = proxied
+                    # A picture without a text alternative is treated as decoration (WCAG 1.1.1).
+                    attrs.setdefault((None, "alt"), "")
                     yield {**token, "data": attrs}
                     continue
                 yield token

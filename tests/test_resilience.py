@@ -152,3 +152,30 @@ def test_when_redis_is_away_limits_still_hold_and_pages_still_work(
         assert statuses[-1] == 429, "the in-memory fallback keeps counting"
     finally:
         app.extensions["kiosk"].database.dispose()
+
+
+def test_a_new_session_factory_always_gets_the_audit_hooks(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy's event registry is keyed by id(): a new factory at a collected one's
+    address looked "installed" already, and its commits wrote no audit events (a flaky
+    test found it). The hooks are now marked on the factory itself."""
+    from sqlalchemy import event, select
+
+    from kiosk.db import Database, unit_of_work
+    from kiosk.migrate import upgrade
+    from kiosk.models import AuditEvent
+    from kiosk.services import audit
+
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    upgrade(url)
+    # What a stale registry entry looks like to the old check.
+    monkeypatch.setattr(event, "contains", lambda *_args, **_kw: True)
+    database = Database(url, audit_key=b"k" * 32)
+    try:
+        with database.session() as session, unit_of_work(session):
+            audit.record(session, "test.event", actor=audit.Actor.system("test"))
+        with database.session() as session:
+            assert list(session.scalars(select(AuditEvent.action))) == ["test.event"]
+    finally:
+        database.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import START, StaffBrowser, World, fresh
+from conftest import START, StaffBrowser, World, audit_actions, fresh
 from flask import Flask
 from sqlalchemy import select
 
@@ -237,6 +237,7 @@ def test_visits_and_refusal_counts_are_shown_within_scope_only(
     assert "elsewhere.example.org" not in page
     dashboard = security.get("/").get_data(as_text=True)
     assert "whitelist refusals in the last 24 hours" in dashboard
+    assert "whitelist.visits_read" in audit_actions(db)
 
 
 def test_staff_see_a_request_with_the_refused_urls_behind_it_and_can_decline(

@@ -367,3 +367,20 @@ def test_https_refuses_a_certificate_from_an_unknown_authority(
         fetcher.fetch(f"https://books.test:{server.port}/index.html")
     assert caught.value.reason == "tls"
     assert server.requests == []
+
+
+def test_the_host_header_names_no_port_when_it_is_the_schemes_default() -> None:
+    import socket as socket_module
+
+    from kiosk.whitelist.fetch import _PinnedConnection
+
+    ours, theirs = socket_module.socketpair()
+    try:
+        conn = _PinnedConnection("en.wikipedia.org", 443, ours, 1.0, default_port=443)
+        conn.putrequest("GET", "/wiki/Cell", skip_accept_encoding=True)
+        conn.endheaders()
+        sent = theirs.recv(4096).decode("ascii")
+    finally:
+        ours.close()
+        theirs.close()
+    assert "Host: en.wikipedia.org\r\n" in sent

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from admin.helpers import me, paginate, visible
 from admin.nav import Card, NavItem, add_card, add_nav
+from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import (
@@ -30,6 +31,7 @@ from kiosk.models import (
     WhitelistVisit,
 )
 from kiosk.security.policy import Perm, can, facility_scope
+from kiosk.services import audit
 from kiosk.services import whitelist as service
 from kiosk.web import access
 from kiosk.web.context import actor, db, now
@@ -403,6 +405,16 @@ def visits() -> str:
     """Visits and refusals in scope, newest first, with refusal counts for the last 24 hours."""
     staff = me()
     verdict = request.args.get("verdict", "")
+    with unit_of_work(db()):
+        # What inmates read is sensitive: who looked at it is in the audit trail. Recorded
+        # before the rows are loaded, so the write transaction does not expire them.
+        audit.record(
+            db(),
+            "whitelist.visits_read",
+            actor=actor(),
+            at=now(),
+            details={"verdict": verdict[:16], "page": request.args.get("page", "1")[:8]},
+        )
     stmt = select(WhitelistVisit).order_by(WhitelistVisit.at.desc(), WhitelistVisit.id.desc())
     if verdict in {v.value for v in VisitVerdict}:
         stmt = stmt.where(WhitelistVisit.verdict == VisitVerdict(verdict))

@@ -7,3 +7,4 @@ skipped at run time, so each module may refer to models that exist on main.
 from bench.areas import commissary as commissary
 from bench.areas import learning as learning
 from bench.areas import requests as requests
+from bench.areas import whitelist as whitelist

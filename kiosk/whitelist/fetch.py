@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urljoin
 
-from kiosk.whitelist.urls import CanonicalURL, Reason, Rule, Whitelist
+from kiosk.whitelist.urls import DEFAULT_PORTS, CanonicalURL, Reason, Rule, Whitelist
 
 # host, port -> the addresses it resolves to (as text)
 Resolver = Callable[[str, int], Sequence[str]]
@@ -150,8 +150,12 @@ def _parse_content_type(header: str | None) -> tuple[str, str]:
 class _PinnedConnection(http.client.HTTPConnection):
     """An HTTP connection over a socket we opened ourselves (to the checked address)."""
 
-    def __init__(self, host: str, port: int, sock: socket.socket, timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, sock: socket.socket, timeout: float, *, default_port: int
+    ) -> None:
         super().__init__(host, port, timeout=timeout)
+        # http.client leaves the port out of the Host header only when it equals this.
+        self.default_port = default_port
         self.sock = sock
 
     def connect(self) -> None:  # pragma: no cover - the socket is always given
@@ -246,7 +250,13 @@ class Fetcher:
     ) -> Fetched | str:
         address = self._address(url, rule)
         sock = self._connect(url, address, deadline)
-        conn = _PinnedConnection(url.host, url.port, sock, self._remaining(deadline))
+        conn = _PinnedConnection(
+            url.host,
+            url.port,
+            sock,
+            self._remaining(deadline),
+            default_port=DEFAULT_PORTS[url.scheme],
+        )
         try:
             return self._exchange(conn, sock, url, rule, deadline, kinds)
         except FetchError:
