@@ -247,6 +247,7 @@ def test_no_route_changes_state_on_get(kiosk_app: Flask, admin_app: Flask) -> No
         "commissary.index",
         "commissary.order",
         "commissary.pick_list",
+        "commissary.report",
         "commissary.products",
         "commissary.picture",
         "accounts.index",
