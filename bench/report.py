@@ -139,6 +139,18 @@ def table(results: dict[str, Any]) -> str:
                     f" p50 {probe['p50_ms']:.0f} ms, p99 {probe['p99_ms']:.0f} ms,"
                     f" errors {probe['errors']} {probe['first_error']}"
                 )
+        front = run.get("through_nginx")
+        if front:
+            if front.get("measured"):
+                for probe in front["probes"]:
+                    out.append(
+                        f"  through nginx (TLS + client certificate) N={probe['terminals']:>5}:"
+                        f" {probe['rps']:>6.0f} views/s, p50 {probe['p50_ms']:.0f} ms,"
+                        f" p99 {probe['p99_ms']:.0f} ms, errors {probe['errors']}"
+                        f" {probe['first_error']}"
+                    )
+            else:
+                out.append(f"through nginx: not measured: {front['reason']}")
         orders = run.get("orders")
         if orders:
             if orders.get("measured"):
@@ -152,8 +164,12 @@ def table(results: dict[str, Any]) -> str:
         mem = run.get("memory", {})
         if mem:
             out.append(
-                "peak RSS per worker: "
-                + ", ".join(f"{k} {v['peak_worker_mb']:.0f} MB" for k, v in mem.items())
+                "resident memory per worker, typical / largest sampled / kernel high-water mark: "
+                + "; ".join(
+                    f"{k} {v.get('typical_worker_mb', 0):.0f} / {v['peak_worker_mb']:.0f}"
+                    f" / {v.get('high_water_worker_mb', 0):.0f} MB"
+                    for k, v in mem.items()
+                )
             )
         home = run.get("in_process", {}).get("_home_total")
         if home:

@@ -59,14 +59,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss_kib(pid: int) -> int:
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """(resident now, peak resident so far) of a process, in KiB."""
+    rss = hwm = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
     except OSError:
-        return 0
-    return 0
+        return 0, 0
+    return rss, hwm
 
 
 @dataclass
@@ -77,10 +81,23 @@ class Server:
     port: int
     proc: subprocess.Popen[bytes]
     log_path: Path
+    # The largest resident size seen in samples (steady state under load), and the
+    # kernel's high-water mark (includes short peaks such as an argon2 hash at start-up).
     peak_worker_kib: int = 0
+    hwm_worker_kib: int = 0
     peak_by_pid: dict[int, int] = field(default_factory=dict)
+    samples: list[int] = field(default_factory=list)
     _sampler: threading.Thread | None = None
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
+    # How it was started, so that ``restart`` can start it again the same way.
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def typical_worker_kib(self) -> int:
+        """The median of all samples: a worker's usual size between start-up peaks."""
+        ordered = sorted(self.samples)
+        return ordered[len(ordered) // 2] if ordered else 0
 
     @property
     def url(self) -> str:
@@ -94,10 +111,13 @@ class Server:
     def sample(self) -> None:
         """Record the workers' resident memory now."""
         for pid in self.workers():
-            kib = _rss_kib(pid)
+            kib, hwm = _memory_kib(pid)
             if kib > self.peak_by_pid.get(pid, 0):
                 self.peak_by_pid[pid] = kib
             self.peak_worker_kib = max(self.peak_worker_kib, kib)
+            if kib:
+                self.samples.append(kib)
+            self.hwm_worker_kib = max(self.hwm_worker_kib, hwm)
 
     def start_sampling(self, every: float = 0.5) -> None:
         """Sample memory in the background until ``stop``."""
@@ -108,6 +128,21 @@ class Server:
 
         self._sampler = threading.Thread(target=run, daemon=True, name=f"rss-{self.name}")
         self._sampler.start()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port: drops whatever requests are queued.
+
+        After an overloaded probe gunicorn's backlog holds thousands of requests whose
+        clients gave up; draining them takes longer than a fresh start.
+        """
+        self.stop()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for_port(self.port, proc=self.proc)
+        self._stop_sampling = threading.Event()
+        self.start_sampling()
 
     def stop(self) -> None:
         """Stop this server (graceful first) and the sampler."""
@@ -135,15 +170,10 @@ def start_gunicorn(
     log_path = logdir / f"{name}.log"
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    argv = [gunicorn, "-c", str(conf), "-b", f"127.0.0.1:{port}", app_spec]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [gunicorn, "-c", str(conf), "-b", f"127.0.0.1:{port}", app_spec],
-            cwd=ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(name=name, port=port, proc=proc, log_path=log_path)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(name=name, port=port, proc=proc, log_path=log_path, argv=argv, env=full_env)
     try:
         wait_for_port(port, proc=proc)
     except RuntimeError:

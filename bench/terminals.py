@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,17 +70,28 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[rank]
 
 
-def raw_request(host: str, page: Page, client: Client, data: PageData) -> bytes:
-    """The HTTP/1.1 request bytes of one page view."""
+def raw_request(
+    host: str, page: Page, client: Client, data: PageData, *, https: bool = False
+) -> bytes:
+    """The HTTP/1.1 request bytes of one page view.
+
+    Behind HTTPS the cookies carry the ``__Host-`` prefix and a POST names the page it
+    came from (the CSRF check insists on a same-origin Referer there).
+    """
     path = page.path_for(client, data)
+    cookie = client.cookie_header
+    if https:
+        cookie = "; ".join(f"__Host-{k}={v}" for k, v in client.cookies.items())
     lines = [
         f"{page.method} {path} HTTP/1.1",
         f"Host: {host}",
         "User-Agent: bench-terminal",
         "Accept: text/html",
         "Connection: close",
-        f"Cookie: {client.cookie_header}",
+        f"Cookie: {cookie}",
     ]
+    if https:
+        lines.append(f"Referer: https://{host}{path}")
     body = b""
     if page.method == "POST":
         body = urlencode(page.form_for(client, data)).encode()
@@ -88,8 +100,15 @@ def raw_request(host: str, page: Page, client: Client, data: PageData) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _view(port: int, request: bytes, timeout: float) -> int:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+async def _view(
+    port: int, request: bytes, timeout: float, tls: ssl.SSLContext | None = None
+) -> int:
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(
+            "127.0.0.1", port, ssl=tls, server_hostname="localhost" if tls else None
+        ),
+        timeout,
+    )
     try:
         writer.write(request)
         await writer.drain()
@@ -106,6 +125,7 @@ async def _run(
     port: int,
     schedule: list[tuple[float, bytes, tuple[int, ...]]],
     timeout: float,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[list[float], list[str], float, float]:
     latencies: list[float] = []
     errors: list[str] = []
@@ -117,7 +137,7 @@ async def _run(
     async def one(due: float, request: bytes, expect: tuple[int, ...]) -> None:
         lags.append(loop.time() - due)
         try:
-            status = await _view(port, request, timeout)
+            status = await _view(port, request, timeout, tls)
         except (OSError, TimeoutError) as exc:
             errors.append(type(exc).__name__)
             return
@@ -138,6 +158,45 @@ async def _run(
     return latencies, errors, elapsed, lag
 
 
+def wait_until_idle(
+    port: int,
+    *,
+    # Answered by the app itself (a redirect to enrolment): nginx serves static files alone.
+    path: str = "/sign-in",
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+    quick_ms: float = 50.0,
+    limit_s: float = 120.0,
+) -> float:
+    """Wait until the server answers a cheap request quickly again; returns the seconds waited.
+
+    An overloaded probe leaves thousands of requests queued in gunicorn's backlog whose
+    clients gave up long ago; the server still works through them. The next probe
+    must not start behind that queue.
+    """
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+
+    async def once() -> float:
+        started = time.perf_counter()
+        try:
+            await _view(port, request, 5.0, tls)
+        except (OSError, TimeoutError, ssl.SSLError):
+            return 1e9
+        return (time.perf_counter() - started) * 1000
+
+    began = time.perf_counter()
+    calm = 0
+    while time.perf_counter() - began < limit_s:
+        if asyncio.run(once()) < quick_ms:
+            calm += 1
+            if calm >= 3:
+                break
+        else:
+            calm = 0
+        time.sleep(0.3)
+    return time.perf_counter() - began
+
+
 def probe(
     port: int,
     terminals: int,
@@ -150,6 +209,7 @@ def probe(
     seed: int = 1,
     timeout: float = 10.0,
     host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
 ) -> Probe:
     """``terminals`` terminals for ``duration`` seconds, each viewing a page every ``period``."""
     rng = random.Random(seed)
@@ -164,12 +224,12 @@ def probe(
             page = rng.choices(mix, weights)[0]
             key = (i, page.name)
             if key not in cache:
-                cache[key] = raw_request(host, page, client, data)
+                cache[key] = raw_request(host, page, client, data, https=tls is not None)
             schedule.append((t, cache[key], page.expect))
             t += period
     schedule.sort(key=lambda item: item[0])
     started = time.perf_counter()
-    latencies, errors, elapsed, lag = asyncio.run(_run(port, schedule, timeout))
+    latencies, errors, elapsed, lag = asyncio.run(_run(port, schedule, timeout, tls))
     seconds = max(elapsed, time.perf_counter() - started - 0.2, 1e-6)
     return Probe(
         terminals=terminals,

@@ -832,15 +832,22 @@ def nginx() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to write into (then `nginx -t` and reload).",
 )
-def nginx_render(site_file: Path, out: Path) -> None:
+@click.option(
+    "--templates",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The reviewed templates (default: nginx/templates of this checkout).",
+)
+def nginx_render(site_file: Path, out: Path, templates: Path | None) -> None:
     """Write the nginx configuration and error pages for one site."""
-    from kiosk.nginxconf import SiteError, load_site, render
+    from kiosk.nginxconf import TEMPLATES, SiteError, load_site, render
 
     try:
         site = load_site(site_file)
+        written = render(site, out, templates=templates or TEMPLATES)
     except SiteError as exc:
         raise click.ClickException(str(exc)) from exc
-    for path in render(site, out):
+    for path in written:
         click.echo(f"wrote {path}")
     if Path(site.conf_dir).resolve() != out.resolve():
         click.echo(f"copy these to {site.conf_dir}: the include lines point there")
@@ -1136,6 +1143,48 @@ def stack(
         pass
     finally:
         running.stop()
+
+
+@main.command("backup")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that holds the backups (one sub-folder per backup).",
+)
+@click.option(
+    "--keep",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="How many backups to keep; older ones are deleted after a successful backup.",
+)
+def backup(target: Path, keep: int) -> None:
+    """Back up the database and the instance folder (secrets, media, PKI)."""
+    from kiosk.backup import BackupError, create_backup, prune
+    from kiosk.db import unit_of_work
+    from kiosk.services import audit as audit_service
+
+    env = _env()
+    try:
+        made = create_backup(env.settings, target, now=env.now)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    removed = prune(target, keep)
+    with env.session() as session, unit_of_work(session):
+        audit_service.record(
+            session,
+            "system.backup",
+            actor=env.actor,
+            at=env.now,
+            details={"backup": made.path.name, "deleted": len(removed)},
+        )
+    click.echo(f"backup written: {made.path}")
+    for name in made.files:
+        click.echo(f"  {name}")
+    if removed:
+        click.echo(f"older backups deleted: {', '.join(p.name for p in removed)}")
 
 
 @main.group()

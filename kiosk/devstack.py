@@ -175,6 +175,7 @@ class LocalStack:
     inmate_port: int
     staff_port: int
     staff_networks: tuple[str, ...] = ("127.0.0.1/32",)
+    api_networks: tuple[str, ...] = ()
     redis_prefix: str = "kiosk-stack"
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -240,7 +241,7 @@ class LocalStack:
             "terminal_ca": str(self.ca.ca_cert_path),
             "terminal_crl": str(self.ca.crl_path),
             "staff_networks": list(self.staff_networks),
-            "api_networks": [],
+            "api_networks": list(self.api_networks),
             "media_root": str(self.instance / "media"),
             "kiosk_upstreams": [f"127.0.0.1:{s.port}" for s in self.servers if s.app == "kiosk"],
             "admin_upstreams": [f"127.0.0.1:{s.port}" for s in self.servers if s.app == "admin"],

@@ -13,7 +13,7 @@ import ipaddress
 import re
 import shutil
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from kiosk.security import headers
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_NGINX = PACKAGE_DIR.parent / "nginx"
 TEMPLATES = REPO_NGINX / "templates"
-ERROR_PAGES = REPO_NGINX / "errors"
 
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 _PATH = re.compile(r"/[A-Za-z0-9._/@+-]*")
@@ -103,7 +102,6 @@ class Site:
     # A whole nginx.conf (tests, `make stack`) instead of a file for /etc/nginx/conf.d.
     standalone: bool = False
     standalone_user: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_site(path: Path, **overrides: Any) -> Site:
@@ -126,7 +124,7 @@ def load_site(path: Path, **overrides: Any) -> Site:
 
 def make_site(values: dict[str, Any]) -> Site:
     """Check every value and build the site."""
-    known = {f.name for f in fields(Site)} - {"extra"}
+    known = {f.name for f in fields(Site)}
     unknown = set(values) - known
     if unknown:
         raise SiteError(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -176,6 +174,8 @@ def _environment(templates: Path) -> jinja2.Environment:
 
 def render(site: Site, out: Path, *, templates: Path = TEMPLATES) -> list[Path]:
     """Write the configuration and the error pages into ``out``; returns the files."""
+    if not (templates / "kiosk.conf.j2").exists():
+        raise SiteError(f"no nginx templates in {templates}: run from a checkout of the project")
     env = _environment(templates)
     context = {
         "site": site,
@@ -198,7 +198,7 @@ def render(site: Site, out: Path, *, templates: Path = TEMPLATES) -> list[Path]:
         written.append(target)
     errors = out / "errors"
     errors.mkdir(exist_ok=True)
-    for page in sorted(ERROR_PAGES.glob("*.html")):
+    for page in sorted((templates.parent / "errors").glob("*.html")):
         shutil.copyfile(page, errors / page.name)
         written.append(errors / page.name)
     return written

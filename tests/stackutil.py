@@ -13,16 +13,17 @@ from pathlib import Path
 
 from kiosk.devstack import NGINX, AppServer, Browser, LocalStack, Reply, free_port
 
-__all__ = ["NGINX", "Browser", "Reply", "Stack", "free_port"]
+__all__ = ["API_SOURCE", "NGINX", "Browser", "Reply", "Stack", "free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
 STAFF_SOURCE = "127.0.0.2"  # the "staff network" of the test stack
+API_SOURCE = "127.0.0.3"  # its one integration machine
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 class Stack(LocalStack):
-    """The system tests' stack: two portal servers (with a media route) and one staff server
-    behind nginx, on free ports, cheap hashing, pages in English."""
+    """The system tests' stack: two portal servers and one staff server behind nginx, on
+    free ports, cheap hashing, pages in English."""
 
     def __init__(self, root: Path, database_url: str, redis_url: str | None) -> None:
         super().__init__(
@@ -30,13 +31,14 @@ class Stack(LocalStack):
             database_url=database_url,
             redis_url=redis_url,
             servers=[
-                AppServer("kiosk-a", "kiosk", free_port(), "system_app:create_portal()"),
-                AppServer("kiosk-b", "kiosk", free_port(), "system_app:create_portal()"),
+                AppServer("kiosk-a", "kiosk", free_port(), "kiosk:create_app()"),
+                AppServer("kiosk-b", "kiosk", free_port(), "kiosk:create_app()"),
                 AppServer("admin", "admin", free_port(), "admin:create_app()"),
             ],
             inmate_port=free_port(),
             staff_port=free_port(),
             staff_networks=(f"{STAFF_SOURCE}/32",),
+            api_networks=(f"{API_SOURCE}/32",),
             extra_env={
                 "KIOSK_DEFAULT_LANGUAGE": "en",
                 "KIOSK_ARGON2_TIME_COST": "1",
@@ -47,15 +49,9 @@ class Stack(LocalStack):
                 "KIOSK_THREADS": "4",
                 "KIOSK_ADMIN_WORKERS": "1",
                 "KIOSK_ADMIN_THREADS": "2",
-                "KIOSK_LOG_LEVEL": "warning",
+                "KIOSK_LOG_LEVEL": "info",
             },
         )
-
-    def env(self) -> dict[str, str]:
-        """The stack's environment, with the tests folder importable (system_app)."""
-        env = super().env()
-        env["PYTHONPATH"] = str(ROOT / "tests")
-        return env
 
     def tablet(self, cert: tuple[Path, Path] | None, source: str = "127.0.0.1") -> Browser:
         """A browser on the inmate listener."""

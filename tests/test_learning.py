@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -695,6 +696,15 @@ def test_finishing_everything_earns_a_certificate_that_staff_can_check(
     assert "No valid certificate has this code." in forged.get_data(as_text=True)
     assert cert.code in portal_progress(portal, world)
     assert "certificate.check" in audit_actions(db)
+    mine = portal.get(f"/learning/certificates/{cert.id}")
+    assert mine.status_code == 200
+    assert cert.code in mine.get_data(as_text=True)
+    withdrawn = browser.post(f"/certificates/{cert.id}/revoke", {}, f"/certificates/{cert.id}")
+    assert withdrawn.status_code == 303
+    after = browser.get(f"/certificates/check?code={cert.code}")
+    assert "No valid certificate has this code." in after.get_data(as_text=True)
+    assert "certificate.revoke" in audit_actions(db)
+    assert portal.get(f"/learning/certificates/{cert.id}").status_code == 404
 
 
 def portal_progress(portal: Portal, world: World) -> str:
@@ -858,3 +868,325 @@ def test_a_teacher_creates_a_course_adds_a_module_and_publishes(
     assert refused.status_code == 303
     assert fresh(db).get(Course, course.id).status.value == "draft"
     assert "Write at least one lesson" in browser.get(page).get_data(as_text=True)
+
+
+# Concurrency (PostgreSQL) -------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+def test_simultaneous_quiz_attempts_never_pass_the_attempt_limit(
+    kiosk_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    import threading
+
+    enrol(db, world, cw, "2026-0001", clock.now())
+    s = choice_ids(db, cw.single)
+    database = kiosk_app.extensions["kiosk"].database
+    threads_n = 6
+    barrier = threading.Barrier(threads_n)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        with database.session() as session:
+            inmate = session.get(Inmate, world.inmates["2026-0001"].id)
+            barrier.wait()
+            try:
+                learning.submit_attempt(
+                    session,
+                    actor=ACTOR,
+                    inmate=inmate,
+                    quiz_id=cw.quiz,
+                    answers={cw.single: [s["B"]], cw.multiple: []},
+                    now=clock.now(),
+                )
+            except learning.AttemptsUsedUp:
+                outcomes.append("refused")
+            else:
+                outcomes.append("marked")
+
+    threads = [threading.Thread(target=attempt) for _ in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["marked"] * 2 + ["refused"] * 4
+    numbers = fresh(db).scalars(select(QuizAttempt.number).order_by(QuizAttempt.number)).all()
+    assert numbers == [1, 2]
+
+
+@pytest.mark.postgres_only
+def test_simultaneous_requests_to_join_make_one_enrolment(
+    kiosk_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    import threading
+
+    database = kiosk_app.extensions["kiosk"].database
+    barrier = threading.Barrier(4)
+
+    def ask() -> None:
+        with database.session() as session:
+            inmate = session.get(Inmate, world.inmates["2026-0002"].id)
+            barrier.wait()
+            learning.request_to_join(
+                session, actor=ACTOR, inmate=inmate, course_id=cw.course, now=clock.now()
+            )
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = fresh(db).scalars(select(Enrolment)).all()
+    assert [r.status for r in rows] == [EnrolmentStatus.REQUESTED]
+
+
+def test_a_teacher_moves_a_lesson_and_learners_read_in_the_new_order(
+    admin_app: Flask, portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    browser = teacher(admin_app, clock, world)
+    page = f"/courses/{cw.course}"
+    moved = browser.post(f"{page}/lessons/{cw.lessons[1]}/move", {"direction": "up"}, page)
+    assert moved.status_code == 303
+    titles = fresh(db).scalars(select(Lesson.title).order_by(Lesson.position)).all()
+    assert titles == ["Ord", "Alfabetet"]
+    assert "lesson.move" in audit_actions(db)
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    first = portal.get(f"/learning/lessons/{cw.lessons[1]}").get_data(as_text=True)
+    assert 'rel="prev"' not in first
+    second = portal.get(f"/learning/lessons/{cw.lessons[0]}").get_data(as_text=True)
+    assert f'rel="prev" href="/learning/lessons/{cw.lessons[1]}"' in second
+
+
+def test_the_overview_shows_teachers_requests_to_join_and_work_to_mark(
+    admin_app: Flask, portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    learner(portal, world, "2026-0002")
+    portal.post(f"/learning/courses/{cw.course}/join", form_page="/learning/")
+    browser = teacher(admin_app, clock, world)
+    html = browser.get("/").get_data(as_text=True)
+    assert "learners asking to join a course" in html
+    assert "hand-ins waiting for a mark" in html
+
+
+def test_the_lesson_editor_works_as_a_plain_textarea_and_offers_a_toolbar_to_scripts(
+    admin_app: Flask, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    browser = teacher(admin_app, clock, world)
+    html = browser.get(f"/courses/{cw.course}/lessons/{cw.lessons[0]}").get_data(as_text=True)
+    assert re.search(r'<textarea [^>]*class="input input--editor"', html)
+    assert "&lt;h2&gt;ABC&lt;/h2&gt;" in html, "the teacher edits what they typed"
+    assert 'class="editor-toolbar stack" role="toolbar"' in html
+    assert " hidden>" in html.split('class="editor-toolbar')[1].split("\n")[0]
+    assert '<script src="/static/js/lesson-editor.js"></script>' in html
+
+
+def test_a_teacher_sees_one_learners_progress_in_every_course(
+    admin_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    browser = teacher(admin_app, clock, world)
+    page = browser.get(f"/courses/learner/{world.inmates['2026-0001'].id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Svenska för nybörjare" in html
+    assert "0 / 2" in html
+    assert "No attempts yet." in html
+    session = fresh(db)
+    s = choice_ids(db, cw.single)
+    learning.submit_attempt(
+        session,
+        actor=ACTOR,
+        inmate=session.get(Inmate, world.inmates["2026-0001"].id),
+        quiz_id=cw.quiz,
+        answers={cw.single: [s["A"]], cw.multiple: []},
+        now=clock.now(),
+    )
+    again = browser.get(f"/courses/learner/{world.inmates['2026-0001'].id}").get_data(as_text=True)
+    assert "1 of 2 right (50%)." in again
+    foreign = browser.get(f"/courses/learner/{world.inmates['2026-0009'].id}")
+    assert foreign.status_code == 404
+
+
+def test_a_course_is_offered_only_where_its_teacher_works(
+    db: Any, world: World, clock: FrozenClock
+) -> None:
+    with pytest.raises(learning.LearningError) as refused:
+        learning.create_course(
+            db,
+            actor=ACTOR,
+            staff=_teacher(db, world),
+            title="Utanför",
+            summary="",
+            language="sv",
+            level=CourseLevel.BASIC,
+            home_facility_id=world.facility,
+            offered_at=[world.facility, world.other_facility],
+            open_for_requests=True,
+            now=clock.now(),
+        )
+    assert refused.value.field == "facilities"
+    assert fresh(db).scalar(select(func.count(Course.id))) == 0
+
+
+def test_absurd_quiz_answers_are_ignored_not_a_server_error(
+    portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    path = f"/learning/quizzes/{cw.quiz}"
+    response = portal.post(
+        path, {f"q{cw.single}": "9" * 5000, f"q{cw.multiple}": "-1"}, form_page=path
+    )
+    assert response.status_code == 422
+    assert "Answer every question" in response.get_data(as_text=True)
+
+
+def test_captions_are_read_from_their_bytes_and_must_be_text(
+    db: Any, world: World, cw: CourseWorld, settings: Any, clock: FrozenClock
+) -> None:
+    from kiosk.services import media as media_service
+
+    assert media_service.sniff(b"WEBVTT\n\n00:00.000 --> 00:01.000\nHej").family == "captions"
+    assert media_service.sniff(b"\xef\xbb\xbfWEBVTT - med BOM\n").family == "captions"
+    assert media_service.sniff(b"WEBVTTX<html><script>alert(1)</script>") is None
+    assert media_service.sniff(b"<html>WEBVTT") is None
+    session = fresh(db)
+    with pytest.raises(media_service.UnsupportedFile):
+        learning.add_media(
+            session,
+            actor=ACTOR,
+            staff=_teacher(session, world),
+            course=session.get(Course, cw.course),
+            instance_path=settings.instance_path,
+            stream=io.BytesIO(b"WEBVTT\n\n00:00.000 --> 00:01.000\n\xff\xfe not utf-8"),
+            filename="bad.vtt",
+            title="Trasig",
+            alt_text="",
+            lesson=None,
+            now=clock.now(),
+        )
+    from kiosk.models import MediaFile
+
+    kept = fresh(db).scalars(select(MediaFile.content_type)).all()
+    assert sorted(kept) == ["text/vtt", "video/mp4"], "the refused captions left no row"
+
+
+def test_the_progress_page_needs_the_same_number_of_queries_however_many_courses(
+    portal: Portal,
+    kiosk_app: Flask,
+    db: Any,
+    world: World,
+    cw: CourseWorld,
+    clock: FrozenClock,
+    settings: Any,
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    engine = kiosk_app.extensions["kiosk"].database.engine
+    counts: list[int] = []
+
+    def count(*_args: Any) -> None:
+        counts[-1] += 1
+
+    def measure() -> int:
+        counts.append(0)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert portal.get("/learning/progress").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return counts[-1]
+
+    measure()  # the first page of a session also renews it
+    one = measure()
+    for _ in range(3):
+        more = build_course(db, world, settings, clock.now())
+        enrol(db, world, more, "2026-0001", clock.now())
+    four = measure()
+    assert four == one, (one, four)
+    assert (
+        portal.get("/learning/progress").get_data(as_text=True).count("Lessons read: 0 of 2") == 4
+    )
+
+
+def test_a_teacher_deletes_only_what_no_learner_has_used(
+    admin_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    session = fresh(db)
+    learning.mark_read(
+        session,
+        actor=ACTOR,
+        inmate=session.get(Inmate, world.inmates["2026-0001"].id),
+        lesson_id=cw.lessons[0],
+        now=clock.now(),
+    )
+    browser = teacher(admin_app, clock, world)
+    page = f"/courses/{cw.course}"
+    kept = browser.post(f"{page}/lesson/{cw.lessons[0]}/delete", {}, page)
+    assert kept.status_code == 303
+    assert "Learners have already used this" in browser.get(page).get_data(as_text=True)
+    assert fresh(db).get(Lesson, cw.lessons[0]) is not None
+    gone = browser.post(f"{page}/lesson/{cw.lessons[1]}/delete", {}, page)
+    assert gone.status_code == 303
+    assert fresh(db).get(Lesson, cw.lessons[1]) is None
+    assert browser.post(f"{page}/quiz/{cw.quiz}/delete", {}, page).status_code == 303
+    from kiosk.models import Quiz
+
+    assert fresh(db).get(Quiz, cw.quiz) is None
+    full = browser.post(f"{page}/modules/{cw.module}/delete", {}, page)
+    assert full.status_code == 303
+    assert "Move or delete what the module holds first." in browser.get(page).get_data(as_text=True)
+    assert {"lesson.delete", "quiz.delete"} <= set(audit_actions(db))
+
+
+def test_files_larger_than_ordinary_forms_can_be_uploaded_and_handed_in(
+    admin_app: Flask, portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    browser = teacher(admin_app, clock, world)
+    path = f"/courses/{cw.course}/media"
+    big = PNG + b"\x00" * (3 * 1024 * 1024)
+    uploaded = browser.client.post(
+        path,
+        data={
+            "csrf_token": browser.token(path),
+            "title": "Stor bild",
+            "alt_text": "",
+            "lesson": "0",
+            "file": (io.BytesIO(big), "stor.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 303, "a 3 MB picture passes the 1 MB limit of forms"
+    too_big = browser.client.post(
+        path,
+        data={
+            "csrf_token": browser.token(path),
+            "title": "För stor",
+            "alt_text": "",
+            "lesson": "0",
+            "file": (io.BytesIO(PNG + b"\x00" * (9 * 1024 * 1024)), "stor.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert too_big.status_code == 413
+    assert "too large" in too_big.get_data(as_text=True)
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    work = f"/learning/assignments/{cw.assignment}"
+    handed = portal.client.post(
+        work,
+        data={
+            "csrf_token": portal.token(work),
+            "text": "Se filen.",
+            "file": (io.BytesIO(b"%PDF-1.7\n" + b"\x00" * (2 * 1024 * 1024)), "arbete.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert handed.status_code == 303
+    sub = fresh(db).scalars(select(Submission)).one()
+    assert sub.file.content_type == "application/pdf"
+    mine = portal.get(f"/learning/submissions/{sub.id}/file")
+    assert mine.status_code == 200
+    assert mine.headers["Content-Disposition"].startswith("attachment;")

@@ -247,3 +247,15 @@ def test_a_teacher_exports_and_imports_through_the_staff_pages(
     )
     assert bad.status_code == 422
     assert "not a course package that can be imported" in bad.get_data(as_text=True)
+
+
+def test_exporting_a_course_whose_file_went_missing_says_so_instead_of_failing(
+    admin_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock, settings: Any
+) -> None:
+    item = fresh(db).get(CourseMedia, cw.video)
+    media_service.path_of(settings.instance_path, item.file.sha256).unlink()
+    browser = teacher(admin_app, clock, world)
+    response = browser.get(f"/courses/{cw.course}/export")
+    assert response.status_code == 303
+    page = browser.get(f"/courses/{cw.course}").get_data(as_text=True)
+    assert "A file of this course is missing on the server: Filmen" in page

@@ -68,6 +68,29 @@ HOSTILE = [
     "<template><script>alert(1)</script></template>",
     '<img src="https://ok.example/x.png" srcset="javascript:alert(1)">',
     '<a href="https://ok.example" target="_blank" rel="opener">x</a>',
+    # More disguises (learning area): entities without semicolons, carriage returns,
+    # mixed case, named entities, data: pictures, fullwidth letters, attribute-less tags.
+    '<a href="&#106avascript:alert(1)">x</a>',
+    '<a href="java&#x0D;script:alert(1)">x</a>',
+    '<a href="jAvAsCrIpT&colon;alert(1)">x</a>',
+    '<a href="javascript&#58;alert(1)">x</a>',
+    '<a href="&#0000106;avascript:alert(1)">x</a>',
+    '<a href="\u006aavascript:alert(1)">x</a>',
+    '<a href="\uff4a\uff41\uff56\uff41script:alert(1)">fullwidth</a>',
+    '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',
+    '<img src="DaTa:image/png;base64,iVBORw0KGgo=">',
+    "<svg/onload=alert(1)>",
+    "<SvG><ScRiPt>alert(1)</sCrIpT></sVg>",
+    '<math><maction actiontype="statusline" xlink:href="javascript:alert(1)">x</maction></math>',
+    '<math><mi//xlink:href="data:x,<script>alert(1)</script>">',
+    '<img src="/media/course/1" onerror="alert(1)">',
+    '<a href="https://ok.example/"><a href="javascript:alert(1)">nested</a></a>',
+    '<a href="javascript:alert(1)" ',
+    "<p>text</p><script",
+    '<div id="x" class="y" onclick="alert(1)">attributes nobody allowed</div>',
+    "<p><svg><p><style><img src=x onerror=alert(1)></style></p></svg></p>",
+    '<table><tr><td><form><input type="submit" formaction="javascript:alert(1)">'
+    "</form></td></tr></table>",
 ]
 
 
@@ -121,6 +144,8 @@ ORDINARY = [
     '<p>H<sub>2</sub>O and x<sup>2</sup>, <abbr title="for example">e.g.</abbr>, '
     "<u>underlined</u>, <i>italic</i>, <b>bold</b>, <span>span</span><br>line</p>",
     "<p>العربية من اليمين إلى اليسار</p><p>中文文本</p><p>Ελληνικά · Русский · ქართული</p>",
+    '<p>Titta på bilden:</p><img src="/media/course/12" alt="Ett tåg" title="Tåget">',
+    "<h1>Kapitel</h1><h3>Del</h3><h4>a</h4><h5>b</h5><h6>c</h6><div><p>Åäö</p></div>",
 ]
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import threading
 import time
 import uuid
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
-from stackutil import NGINX, Browser, Reply, Stack, free_port
+from stackutil import API_SOURCE, NGINX, Browser, Reply, Stack, free_port
 
 from kiosk.cli import main
 
@@ -281,6 +282,54 @@ def test_the_staff_server_refuses_a_source_outside_the_staff_networks(stack: Sta
     assert staff.get("/api/v1/inmates").status == 403
 
 
+def test_staff_sign_in_with_password_and_code_works_behind_https(
+    stack: Stack, world: World
+) -> None:
+    import datetime as dt
+
+    from conftest import add_staff
+
+    from kiosk.clock import Clock
+    from kiosk.config import Settings, load_or_create_secrets
+    from kiosk.models import Facility, Role
+    from kiosk.security import totp
+    from kiosk.web.state import build_state
+
+    settings = Settings.from_env(environ=stack.settings_env())
+    state = build_state(
+        "test", settings, load_or_create_secrets(settings.instance_path, {}), Clock()
+    )
+    try:
+        with state.database.session() as s:
+            facility = s.scalars(select(Facility).where(Facility.code == "NRB")).one()
+            member = add_staff(s, state, "officer1", [Role.OFFICER], [facility.id], Clock().now())
+    finally:
+        state.database.dispose()
+    pc = stack.staff_pc()
+    first = pc.post_form("/sign-in", {"username": member.username, "password": member.password})
+    assert first.status == 302, first.text[:300]
+    code = totp.current_code(member.secret, dt.datetime.now(dt.UTC))
+    second = pc.post_form("/sign-in/code", {"code": code})
+    assert second.status == 302, second.text[:300]
+    assert "__Host-staff_session" in pc.cookies, "Secure, host-only cookie behind HTTPS"
+    page = pc.get("/")
+    assert page.status == 200
+    assert "Officer1" in page.text, "the dashboard of the signed-in officer"
+    assert_headers(page)
+
+
+def test_the_integration_path_is_open_to_integration_machines_only_and_without_cookies(
+    stack: Stack,
+) -> None:
+    machine = stack.staff_pc(source=API_SOURCE)
+    machine.cookies = {"__Host-staff_session": "stolen"}
+    reply = machine.get("/api/v1/nothing-yet")
+    assert reply.status == 404, "reaches the staff app (which has no such path yet)"
+    assert reply.header("Set-Cookie") is None, "the API path never hands out a cookie"
+    assert_headers(reply)
+    assert machine.get("/sign-in").status == 403, "an integration machine sees no staff page"
+
+
 def test_the_inmate_listener_never_serves_the_staff_app(stack: Stack, signed_in: Browser) -> None:
     for path in ("/staff/", "/audit/", "/sign-in/code", "/terminals/"):
         reply = signed_in.get(path)
@@ -374,42 +423,91 @@ def test_static_files_come_from_nginx_with_cache_headers(signed_in: Browser) -> 
 # Media -----------------------------------------------------------------------------------
 
 
-def _store(stack: Stack, purpose: str, data: bytes) -> int:
+def _course_video(stack: Stack, video: bytes, learner: str) -> int:
+    """A published course with a video lesson, the learner enrolled; the video's id."""
     from kiosk.clock import Clock
     from kiosk.config import Settings, load_or_create_secrets
-    from kiosk.services import audit, media
+    from kiosk.models import CourseLevel, Facility, Inmate, Role
+    from kiosk.services import audit, learning
+    from kiosk.services import staff as staff_service
     from kiosk.web.state import build_state
 
     settings = Settings.from_env(environ=stack.settings_env())
     state = build_state(
         "test", settings, load_or_create_secrets(settings.instance_path, {}), Clock()
     )
+    actor = audit.Actor.system("test")
+    now = state.clock.now()
     try:
-        with state.database.session() as session:
-            row = media.store(
-                session,
-                actor=audit.Actor.system("test"),
-                instance_path=settings.instance_path,
-                stream=io.BytesIO(data),
-                filename="lesson.mp4",
-                purpose=purpose,
-                facility_id=None,
-                staff_id=None,
-                now=state.clock.now(),
+        with state.database.session() as s:
+            facility = s.scalars(select(Facility).where(Facility.code == "NRB")).one()
+            teacher, _password, _seed = staff_service.create_staff(
+                s,
+                actor=actor,
+                actor_staff=None,
+                hasher=state.hasher,
+                vault=state.vault,
+                username=f"teacher{secrets.token_hex(3)}",
+                name="Teacher",
+                roles=[Role.TEACHER],
+                facility_ids=[facility.id],
+                all_facilities=False,
+                now=now,
             )
-            return int(row.id)
+            course = learning.create_course(
+                s,
+                actor=actor,
+                staff=teacher,
+                title="Video course",
+                summary="",
+                language="en",
+                level=CourseLevel.INTRO,
+                home_facility_id=facility.id,
+                offered_at=[facility.id],
+                open_for_requests=False,
+                now=now,
+            )
+            module = learning.add_module(s, actor=actor, course=course, title="Part 1", now=now)
+            lesson = learning.save_lesson(
+                s,
+                actor=actor,
+                staff=teacher,
+                course=course,
+                module=module,
+                lesson=None,
+                title="Watch",
+                body="Watch the film.",
+                now=now,
+            )
+            item = learning.add_media(
+                s,
+                actor=actor,
+                staff=teacher,
+                course=course,
+                instance_path=settings.instance_path,
+                stream=io.BytesIO(video),
+                filename="film.mp4",
+                title="Film",
+                alt_text="A teacher shows the letters",
+                lesson=lesson,
+                now=now,
+            )
+            learning.set_published(s, actor=actor, course=course, published=True, now=now)
+            inmate = s.scalars(select(Inmate).where(Inmate.booking_number == learner)).one()
+            learning.enrol(s, actor=actor, staff=teacher, course=course, inmate=inmate, now=now)
+            return int(item.id)
     finally:
         state.database.dispose()
 
 
 def test_media_is_served_by_nginx_in_ranges_only_after_the_app_allowed_it(
-    stack: Stack, signed_in: Browser
+    stack: Stack, world: World, signed_in: Browser
 ) -> None:
     video = b"\x00\x00\x00\x18ftypisom" + secrets.token_bytes(200_000)
-    allowed = _store(stack, "inmates", video)
-    hidden = _store(stack, "staff-only", b"\x00\x00\x00\x18ftypisom" + secrets.token_bytes(1000))
+    media_id = _course_video(stack, video, learner="2026-0001")
+    path = f"/media/course/{media_id}"
 
-    part = signed_in.get(f"/test-media/{allowed}", headers={"Range": "bytes=1000-1999"})
+    part = signed_in.get(path, headers={"Range": "bytes=1000-1999"})
     assert part.status == 206
     assert part.body == video[1000:2000]
     assert part.header("Content-Range") == f"bytes 1000-1999/{len(video)}"
@@ -417,17 +515,24 @@ def test_media_is_served_by_nginx_in_ranges_only_after_the_app_allowed_it(
     assert part.header("X-Accel-Redirect") is None, "the internal path never leaks"
     assert part.all("Content-Security-Policy") == ["default-src 'none'; sandbox"]
     assert part.header("Cache-Control") == "no-store"
-    whole = signed_in.get(f"/test-media/{allowed}")
+    whole = signed_in.get(path)
     assert whole.status == 200
     assert whole.body == video
     assert "inline" in (whole.header("Content-Disposition") or "")
+    assert '"path": "/media/course/' in stack.access_log("kiosk-a") + stack.access_log("kiosk-b"), (
+        "the app checked access before nginx sent the file"
+    )
 
-    assert signed_in.get(f"/test-media/{hidden}").status == 404
+    # Another inmate, signed in on an enrolled tablet but not on the course: 404, no bytes.
+    other = enrol(stack, world, "Tablet not a learner")
+    assert sign_in(other, world, "2026-0002").status == 302
+    refused = other.get(path, headers={"Range": "bytes=0-99"})
+    assert refused.status == 404
+    assert video[16:60] not in refused.body
+    # Not signed in: to the sign-in page, no bytes.
     anonymous = stack.tablet(signed_in.cert)
     anonymous.cookies = {k: v for k, v in signed_in.cookies.items() if "terminal" in k}
-    refused = anonymous.get(f"/test-media/{allowed}", headers={"Range": "bytes=0-99"})
-    assert refused.status == 302, "not signed in: to the sign-in page, no bytes"
-    assert video[:50] not in refused.body
+    assert anonymous.get(path).status == 302
     sha = hashlib.sha256(video).hexdigest()
     direct = signed_in.get(f"/_media/{sha[:2]}/{sha}")
     assert direct.status == 404, "the internal location cannot be asked for"
@@ -496,6 +601,38 @@ def test_when_one_app_server_dies_under_load_the_other_carries_on(
     assert _count_failed_enrolments(stack) - before >= ok
 
 
+def test_a_graceful_reload_under_load_drops_no_request(stack: Stack, signed_in: Browser) -> None:
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(signed_in.get("/account/").status)
+            except OSError:
+                seen.append(0)
+
+    loaders = [threading.Thread(target=load) for _ in range(3)]
+    for t in loaders:
+        t.start()
+    try:
+        time.sleep(0.3)
+        booted = stack.access_log("kiosk-b").count("Booting worker")
+        # What `systemctl reload kiosk-portal@…` does: new workers, the old ones finish.
+        stack.procs["kiosk-b"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while stack.access_log("kiosk-b").count("Booting worker") == booted:
+            assert time.monotonic() < deadline, "no new worker after SIGHUP"
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in loaders:
+            t.join(timeout=30)
+    assert len(seen) > 10
+    assert set(seen) == {200}, f"every request answered: {sorted(set(seen))}"
+
+
 def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -553,6 +690,24 @@ def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
         assert reply.status == 200, "recovered without restarting an app server"
         assert "Inmate 1" in reply.text, "the session survived the outage"
         assert running.procs["kiosk-a"].poll() is None
+        # The server side ends every connection of the database (as a restart or an
+        # administrator would): the pool notices before use and the page still comes.
+        from sqlalchemy import create_engine, text
+
+        killer = create_engine(database.url)
+        try:
+            with killer.connect() as conn:
+                ended = conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+        finally:
+            killer.dispose()
+        assert ended >= 1
+        after_kill = tablet.get("/")
+        assert after_kill.status == 200, "pool_pre_ping replaced the dead connections"
         stop_load.set()
         loader.join(timeout=30)
         assert seen

@@ -36,7 +36,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from admin.helpers import me, paginate, visible
-from admin.nav import NavItem, add_nav
+from admin.nav import Card, NavItem, add_card, add_nav
 from kiosk.errors import NotFound
 from kiosk.i18n import LANGUAGE_NAMES, _, _l
 from kiosk.models import (
@@ -54,10 +54,12 @@ from kiosk.models import (
     Question,
     QuestionKind,
     Quiz,
+    QuizAttempt,
+    Staff,
     Submission,
     Unit,
 )
-from kiosk.security.policy import Perm, facility_scope
+from kiosk.security.policy import Perm, can, facility_scope
 from kiosk.services import course_package, learning
 from kiosk.services import media as media_service
 from kiosk.services.inmates import normalize_booking
@@ -68,6 +70,45 @@ from kiosk.web.state import get_state
 
 bp = Blueprint("courses", __name__)
 add_nav(NavItem("courses.index", _l("Courses"), Perm.COURSE_MANAGE, 40))
+
+
+def _scoped_count(staff: Staff, stmt: Any) -> int | None:
+    if not can(staff, Perm.COURSE_MANAGE):
+        return None
+    scope = facility_scope(staff)
+    if scope is not None:
+        stmt = stmt.where(Course.facility_id.in_(scope))
+    return int(db().scalar(stmt) or 0)
+
+
+def _join_requests(staff: Staff) -> int | None:
+    return _scoped_count(
+        staff,
+        select(func.count(Enrolment.id))
+        .join(Course, Course.id == Enrolment.course_id)
+        .where(Enrolment.status == EnrolmentStatus.REQUESTED),
+    )
+
+
+def _to_mark(staff: Staff) -> int | None:
+    return _scoped_count(
+        staff,
+        select(func.count(Submission.id))
+        .join(Course, Course.id == Submission.course_id)
+        .where(Submission.marked_at.is_(None)),
+    )
+
+
+add_card(
+    Card(
+        "learning.requests",
+        _l("learners asking to join a course"),
+        "courses.index",
+        _join_requests,
+        50,
+    )
+)
+add_card(Card("learning.to_mark", _l("hand-ins waiting for a mark"), "courses.index", _to_mark, 51))
 
 LEVEL_LABELS = {
     CourseLevel.INTRO: _l("Introduction: no earlier knowledge"),
@@ -302,15 +343,11 @@ def _home_choices() -> list[tuple[int, str]]:
     return [(f.id, f.name) for f in db().scalars(stmt)]
 
 
-def _offer_choices() -> list[tuple[int, str]]:
-    return [(f.id, f.name) for f in db().scalars(select(Facility).order_by(Facility.name))]
-
-
 def _fill_course_form(form: CourseForm) -> None:
     form.language.choices = [(c, LANGUAGE_NAMES.get(c, c)) for c in COURSE_LANGUAGES]
     form.level.choices = [(level.value, label) for level, label in LEVEL_LABELS.items()]
     form.home.choices = _home_choices()
-    form.facilities.choices = _offer_choices()
+    form.facilities.choices = _home_choices()
 
 
 def _to(endpoint: str, **values: Any) -> ResponseReturnValue:
@@ -431,6 +468,7 @@ def edit(course_id: int) -> ResponseReturnValue:
                 learning.update_course(
                     db(),
                     actor=actor(),
+                    staff=me(),
                     course=course,
                     title=form.title.data or "",
                     summary=form.summary.data or "",
@@ -631,6 +669,7 @@ def _lesson_choices(course: Course) -> list[tuple[int, str]]:
 
 @bp.route("/courses/<id:course_id>/media", methods=["GET", "POST"])
 @access.staff(Perm.COURSE_MANAGE)
+@access.upload_limit(MAX_COURSE_UPLOAD)
 def media_index(course_id: int) -> ResponseReturnValue:
     """The course's files, and an upload form."""
     course = _course(course_id)
@@ -641,7 +680,6 @@ def media_index(course_id: int) -> ResponseReturnValue:
         wanted = request.args.get("lesson", "")
         form.lesson.data = int(wanted) if wanted.isascii() and wanted.isdigit() else 0
     else:
-        request.max_content_length = MAX_COURSE_UPLOAD
         if form.validate():
             upload = request.files.get("file")
             if upload is None or not upload.filename:
@@ -1260,13 +1298,17 @@ class ImportForm(BaseForm):
 def export(course_id: int) -> ResponseReturnValue:
     """The whole course (content, files, manifest) as one package file."""
     course = _course(course_id)
-    package = course_package.export_course(
-        db(),
-        actor=actor(),
-        course=course,
-        instance_path=get_state().settings.instance_path,
-        now=now(),
-    )
+    try:
+        package = course_package.export_course(
+            db(),
+            actor=actor(),
+            course=course,
+            instance_path=get_state().settings.instance_path,
+            now=now(),
+        )
+    except course_package.PackageError as exc:
+        flash(str(exc.message), "error")
+        return _to("courses.show", course_id=course.id)
     slug = re.sub(r"[^a-z0-9]+", "-", course.title.lower()).strip("-")[:40] or "course"
     return send_file(
         package,
@@ -1278,13 +1320,13 @@ def export(course_id: int) -> ResponseReturnValue:
 
 @bp.route("/courses/import", methods=["GET", "POST"])
 @access.staff(Perm.COURSE_MANAGE)
+@access.upload_limit(course_package.PACKAGE_MAX + media_service.MB)
 def import_course() -> ResponseReturnValue:
     """Make a draft course from a package exported elsewhere."""
     form = ImportForm()
     form.home.choices = _home_choices()
     status = 200
     if request.method == "POST":
-        request.max_content_length = course_package.PACKAGE_MAX + media_service.MB
         if form.validate():
             upload = request.files.get("file")
             if upload is None or not upload.filename:
@@ -1312,3 +1354,109 @@ def import_course() -> ResponseReturnValue:
         else:
             status = 422
     return make_response(render_template("courses/import.html", form=form), status)
+
+
+# Order ------------------------------------------------------------------------------
+
+
+@bp.post("/courses/<id:course_id>/lessons/<id:lesson_id>/move")
+@access.staff(Perm.COURSE_MANAGE)
+def move_lesson(course_id: int, lesson_id: int) -> ResponseReturnValue:
+    """Move a lesson up or down in its module."""
+    course = _course(course_id)
+    lesson = _part(Lesson, lesson_id, course)
+    direction = request.form.get("direction", "")
+    if ActionForm().validate() and direction in ("up", "down"):
+        learning.move_lesson(
+            db(), actor=actor(), course=course, lesson=lesson, up=direction == "up", now=now()
+        )
+    return _to("courses.show", course_id=course.id)
+
+
+@bp.post("/courses/<id:course_id>/modules/<id:module_id>/move")
+@access.staff(Perm.COURSE_MANAGE)
+def move_module(course_id: int, module_id: int) -> ResponseReturnValue:
+    """Move a module up or down in the course."""
+    course = _course(course_id)
+    module = _part(Module, module_id, course)
+    direction = request.form.get("direction", "")
+    if ActionForm().validate() and direction in ("up", "down"):
+        learning.move_module(
+            db(), actor=actor(), course=course, module=module, up=direction == "up", now=now()
+        )
+    return _to("courses.show", course_id=course.id)
+
+
+@bp.get("/courses/learner/<id:inmate_id>")
+@access.staff(Perm.COURSE_MANAGE)
+def learner(inmate_id: int) -> str:
+    """One learner's progress in each course of the teacher's facilities."""
+    inmate = visible(Inmate, inmate_id, Perm.COURSE_MANAGE)
+    rows = learning.learner_overview(db(), me(), inmate, now=now())
+    course_ids = [r.course.id for r in rows]
+    attempts = list(
+        db()
+        .execute(
+            select(QuizAttempt, Quiz)
+            .join(Quiz, Quiz.id == QuizAttempt.quiz_id)
+            .where(QuizAttempt.inmate_id == inmate.id, QuizAttempt.course_id.in_(course_ids))
+            .order_by(QuizAttempt.submitted_at.desc(), QuizAttempt.id.desc())
+            .limit(100)
+        )
+        .all()
+    )
+    handed = list(
+        db()
+        .execute(
+            select(Submission, Assignment)
+            .join(Assignment, Assignment.id == Submission.assignment_id)
+            .where(Submission.inmate_id == inmate.id, Submission.course_id.in_(course_ids))
+            .order_by(Submission.submitted_at.desc(), Submission.id.desc())
+            .limit(100)
+        )
+        .all()
+    )
+    return render_template(
+        "courses/learner.html", inmate=inmate, rows=rows, attempts=attempts, handed=handed
+    )
+
+
+# Deleting ---------------------------------------------------------------------------
+
+_PARTS: dict[str, type[Any]] = {"lesson": Lesson, "quiz": Quiz, "assignment": Assignment}
+
+
+@bp.post("/courses/<id:course_id>/<any(lesson, quiz, assignment):kind>/<id:part_id>/delete")
+@access.staff(Perm.COURSE_MANAGE)
+def delete_part(course_id: int, kind: str, part_id: int) -> ResponseReturnValue:
+    """Delete a lesson, quiz or assignment that no learner has used yet."""
+    course = _course(course_id)
+    part = _part(_PARTS[kind], part_id, course)
+    if not ActionForm().validate():
+        flash(_("The form had expired. Please try again."), "error")
+        return _to("courses.show", course_id=course.id)
+    try:
+        learning.delete_part(db(), actor=actor(), course=course, part=part, now=now())
+    except learning.LearningError as exc:
+        flash(str(exc.message), "error")
+        return make_response(_to("courses.show", course_id=course.id), 303)
+    flash(_("Deleted."), "success")
+    return _to("courses.show", course_id=course.id)
+
+
+@bp.post("/courses/<id:course_id>/modules/<id:module_id>/delete")
+@access.staff(Perm.COURSE_MANAGE)
+def delete_module(course_id: int, module_id: int) -> ResponseReturnValue:
+    """Delete an empty module."""
+    course = _course(course_id)
+    module = _part(Module, module_id, course)
+    if not ActionForm().validate():
+        flash(_("The form had expired. Please try again."), "error")
+        return _to("courses.show", course_id=course.id)
+    try:
+        learning.delete_module(db(), actor=actor(), course=course, module=module, now=now())
+    except learning.LearningError as exc:
+        flash(str(exc.message), "error")
+        return _to("courses.show", course_id=course.id)
+    flash(_("Deleted."), "success")
+    return _to("courses.show", course_id=course.id)

@@ -86,9 +86,13 @@ def install(factory: sessionmaker[Session], key: bytes | None = None) -> None:
     """Chain queued events into every commit of sessions made by ``factory``."""
     if key is not None:
         factory.kw.setdefault("info", {})[_KEY] = key
-    if not event.contains(factory, "before_commit", _before_commit):
+    # A mark on the factory itself, not event.contains(): SQLAlchemy keys its registry by
+    # id(), and a new factory that reuses a collected one's id would seem to have the
+    # listeners already, so its commits would silently write no audit events.
+    if not getattr(factory, "_kiosk_audit_installed", False):
         event.listen(factory, "before_commit", _before_commit)
         event.listen(factory, "after_soft_rollback", _after_rollback)
+        factory._kiosk_audit_installed = True  # type: ignore[attr-defined]
 
 
 def set_key(factory: sessionmaker[Session], key: bytes) -> None:

@@ -149,6 +149,11 @@ def export_course(
             for m in items
         ],
     }
+    for m in items:
+        if not media_service.path_of(instance_path, m.file.sha256).is_file():
+            raise PackageError(
+                _l("A file of this course is missing on the server: %(name)s", name=m.title)
+            )
     out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the response, which closes it
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as package:
         package.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))

@@ -134,6 +134,12 @@ def _check_offer(staff: Staff, facility_ids: Iterable[int]) -> frozenset[int]:
         raise LearningError(
             _l("Choose at least one facility that offers the course."), field="facilities"
         )
+    # A course is offered only where its teachers work: they enrol and answer the
+    # learners there. Another prison imports an exported copy instead.
+    if not all(in_scope(staff, f) for f in ids):
+        raise LearningError(
+            _l("Offer the course only at facilities where you work."), field="facilities"
+        )
     return ids
 
 
@@ -183,6 +189,7 @@ def update_course(
     session: Session,
     *,
     actor: Actor,
+    staff: Staff,
     course: Course,
     title: str,
     summary: str,
@@ -195,11 +202,7 @@ def update_course(
     """Change what a course says about itself and where it is offered."""
     title = _title(title)
     summary = _text(summary, Course.SUMMARY_MAX, "summary", required=False)
-    offer = frozenset(offered_at)
-    if not offer:
-        raise LearningError(
-            _l("Choose at least one facility that offers the course."), field="facilities"
-        )
+    offer = _check_offer(staff, offered_at)
     with unit_of_work(session):
         row = _locked(session, Course, course.id)
         row.title = title
@@ -396,7 +399,25 @@ def add_media(
         families=COURSE_FAMILIES,
     )
     if stored.content_type == "text/vtt":
-        _check_captions(instance_path, stored)
+        try:
+            _check_captions(instance_path, stored)
+        except media_service.UnsupportedFile:
+            # Not kept: the row goes again (the file is content-addressed and harmless).
+            with unit_of_work(session):
+                refused = session.get(MediaFile, stored.id)
+                if refused is not None:
+                    session.delete(refused)
+                audit.record(
+                    session,
+                    "media.discard",
+                    actor=actor,
+                    object_type="media",
+                    object_id=stored.id,
+                    facility_id=course.facility_id,
+                    at=now,
+                    details={"reason": "captions are not UTF-8 text"},
+                )
+            raise
     with unit_of_work(session):
         row = CourseMedia(
             course_id=course.id,
@@ -1422,77 +1443,104 @@ def course_progress(
 ) -> list[Progress]:
     """Progress of the course's active learners (or of those named), in a fixed number of
     queries."""
+    return progress_of(session, [course], now=now, inmate_ids=inmate_ids)
+
+
+def progress_of(
+    session: Session,
+    courses: Sequence[Course],
+    *,
+    now: dt.datetime,
+    inmate_ids: Sequence[int] | None = None,
+) -> list[Progress]:
+    """Progress of the active learners (or of those named) in several courses, in a fixed
+    number of queries however many courses, learners and parts there are."""
+    by_id = {c.id: c for c in courses}
+    cids = list(by_id)
     stmt = (
         select(Enrolment, Inmate)
         .join(Inmate, Inmate.id == Enrolment.inmate_id)
-        .where(Enrolment.course_id == course.id, Enrolment.status == EnrolmentStatus.ACTIVE)
+        .where(Enrolment.course_id.in_(cids), Enrolment.status == EnrolmentStatus.ACTIVE)
         .order_by(Inmate.name, Inmate.id)
     )
     if inmate_ids is not None:
         stmt = stmt.where(Enrolment.inmate_id.in_(inmate_ids))
     rows = list(session.execute(stmt).all())
-    ids = [i.id for _, i in rows]
-    lessons = (
-        session.scalar(select(func.count(Lesson.id)).where(Lesson.course_id == course.id)) or 0
-    )
-    quizzes = list(session.scalars(select(Quiz).where(Quiz.course_id == course.id)))
-    assignments = (
-        session.scalar(select(func.count(Assignment.id)).where(Assignment.course_id == course.id))
-        or 0
-    )
-    read = dict(
+    ids = sorted({i.id for _, i in rows})
+    lessons: dict[int, int] = dict(
         session.execute(
-            select(LessonRead.inmate_id, func.count(LessonRead.id))
-            .where(LessonRead.course_id == course.id, LessonRead.inmate_id.in_(ids))
-            .group_by(LessonRead.inmate_id)
+            select(Lesson.course_id, func.count(Lesson.id))
+            .where(Lesson.course_id.in_(cids))
+            .group_by(Lesson.course_id)
         ).all()
     )
-    attempts: dict[int, dict[int, list[QuizAttempt]]] = {}
+    quizzes: dict[int, list[Quiz]] = {}
+    for quiz in session.scalars(select(Quiz).where(Quiz.course_id.in_(cids))):
+        quizzes.setdefault(quiz.course_id, []).append(quiz)
+    assignments: dict[int, int] = dict(
+        session.execute(
+            select(Assignment.course_id, func.count(Assignment.id))
+            .where(Assignment.course_id.in_(cids))
+            .group_by(Assignment.course_id)
+        ).all()
+    )
+    read: dict[tuple[int, int], int] = {
+        (cid, iid): n
+        for cid, iid, n in session.execute(
+            select(LessonRead.course_id, LessonRead.inmate_id, func.count(LessonRead.id))
+            .where(LessonRead.course_id.in_(cids), LessonRead.inmate_id.in_(ids))
+            .group_by(LessonRead.course_id, LessonRead.inmate_id)
+        ).all()
+    }
+    attempts: dict[tuple[int, int], dict[int, list[QuizAttempt]]] = {}
     for a in session.scalars(
-        select(QuizAttempt).where(
-            QuizAttempt.course_id == course.id, QuizAttempt.inmate_id.in_(ids)
-        )
+        select(QuizAttempt).where(QuizAttempt.course_id.in_(cids), QuizAttempt.inmate_id.in_(ids))
     ):
-        attempts.setdefault(a.inmate_id, {}).setdefault(a.quiz_id, []).append(a)
-    subs: dict[int, dict[int, list[Submission]]] = {}
-    for s in session.scalars(
-        select(Submission).where(Submission.course_id == course.id, Submission.inmate_id.in_(ids))
+        attempts.setdefault((a.course_id, a.inmate_id), {}).setdefault(a.quiz_id, []).append(a)
+    subs: dict[tuple[int, int], dict[int, list[Submission]]] = {}
+    for sub in session.scalars(
+        select(Submission).where(Submission.course_id.in_(cids), Submission.inmate_id.in_(ids))
     ):
-        subs.setdefault(s.inmate_id, {}).setdefault(s.assignment_id, []).append(s)
+        subs.setdefault((sub.course_id, sub.inmate_id), {}).setdefault(
+            sub.assignment_id, []
+        ).append(sub)
     certs = {
-        c.inmate_id: c
+        (c.course_id, c.inmate_id): c
         for c in session.scalars(
             select(Certificate).where(
-                Certificate.course_id == course.id, Certificate.inmate_id.in_(ids)
+                Certificate.course_id.in_(cids), Certificate.inmate_id.in_(ids)
             )
         )
     }
     out = []
     for enrolment, inmate in rows:
-        mine = attempts.get(inmate.id, {})
-        passed = sum(1 for q in quizzes if any(a.passed for a in mine.get(q.id, [])))
+        course = by_id[enrolment.course_id]
+        key = (course.id, inmate.id)
+        mine = attempts.get(key, {})
+        course_quizzes = quizzes.get(course.id, [])
+        passed = sum(1 for q in course_quizzes if any(a.passed for a in mine.get(q.id, [])))
         blocked = sum(
             1
-            for q in quizzes
+            for q in course_quizzes
             if q.max_attempts
             and len(mine.get(q.id, [])) >= q.max_attempts
             and not any(a.passed for a in mine.get(q.id, []))
         )
-        work = subs.get(inmate.id, {})
+        work = subs.get(key, {})
         p = Progress(
             course=course,
             enrolment=enrolment,
             inmate=inmate,
-            lessons=lessons,
-            read=read.get(inmate.id, 0),
-            quizzes=len(quizzes),
+            lessons=lessons.get(course.id, 0),
+            read=read.get(key, 0),
+            quizzes=len(course_quizzes),
             quizzes_passed=passed,
             quizzes_blocked=blocked,
-            assignments=assignments,
+            assignments=assignments.get(course.id, 0),
             handed_in=len(work),
-            accepted=sum(1 for v in work.values() if any(s.accepted for s in v)),
-            waiting_for_mark=sum(1 for v in work.values() if any(s.marked_at is None for s in v)),
-            certificate=certs.get(inmate.id),
+            accepted=sum(1 for v in work.values() if any(x.accepted for x in v)),
+            waiting_for_mark=sum(1 for v in work.values() if any(x.marked_at is None for x in v)),
+            certificate=certs.get(key),
         )
         last = enrolment.last_activity_at or enrolment.enrolled_at
         idle = last is None or now - last >= STUCK_AFTER
@@ -1502,7 +1550,7 @@ def course_progress(
 
 
 def learner_progress(session: Session, inmate: Inmate, *, now: dt.datetime) -> list[Progress]:
-    """The learner's progress in each course they take."""
+    """The learner's progress in each course they take (a fixed number of queries)."""
     courses = list(
         session.scalars(
             select(Course)
@@ -1512,14 +1560,11 @@ def learner_progress(session: Session, inmate: Inmate, *, now: dt.datetime) -> l
                 Enrolment.status == EnrolmentStatus.ACTIVE,
                 Course.status == CourseStatus.PUBLISHED,
             )
-            .order_by(Course.title)
         )
     )
-    out = []
-    for course in courses:
-        if can(inmate, Perm.PORTAL_USE, course):
-            out.extend(course_progress(session, course, now=now, inmate_ids=[inmate.id]))
-    return out
+    mine = [c for c in courses if can(inmate, Perm.PORTAL_USE, c)]
+    rows = progress_of(session, mine, now=now, inmate_ids=[inmate.id])
+    return sorted(rows, key=lambda p: (p.course.title, p.course.id))
 
 
 # Certificates ---------------------------------------------------------------------------
@@ -1615,3 +1660,173 @@ def facilities_named(session: Session, ids: Iterable[int]) -> list[Facility]:
 def media_refs(body_html: str) -> set[int]:
     """The course media ids a lesson's text refers to."""
     return {int(m) for m in _MEDIA_REF.findall(body_html)}
+
+
+def move_lesson(
+    session: Session, *, actor: Actor, course: Course, lesson: Lesson, up: bool, now: dt.datetime
+) -> None:
+    """Swap a lesson with the one before (or after) it in its module."""
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        siblings = list(
+            session.scalars(
+                select(Lesson)
+                .where(Lesson.module_id == lesson.module_id)
+                .order_by(Lesson.position, Lesson.id)
+            )
+        )
+        index = next((i for i, x in enumerate(siblings) if x.id == lesson.id), None)
+        if index is None:
+            raise NotFound()
+        other = index - 1 if up else index + 1
+        if not 0 <= other < len(siblings):
+            return
+        siblings[index], siblings[other] = siblings[other], siblings[index]
+        for position, row in enumerate(siblings, 1):
+            row.position = position
+        audit.record(
+            session,
+            "lesson.move",
+            actor=actor,
+            obj=lesson,
+            facility_id=course.facility_id,
+            at=now,
+            details={"up": up},
+        )
+
+
+def move_module(
+    session: Session, *, actor: Actor, course: Course, module: Module, up: bool, now: dt.datetime
+) -> None:
+    """Swap a module with the one before (or after) it."""
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        siblings = list(
+            session.scalars(
+                select(Module)
+                .where(Module.course_id == course.id)
+                .order_by(Module.position, Module.id)
+            )
+        )
+        index = next((i for i, x in enumerate(siblings) if x.id == module.id), None)
+        if index is None:
+            raise NotFound()
+        other = index - 1 if up else index + 1
+        if not 0 <= other < len(siblings):
+            return
+        siblings[index], siblings[other] = siblings[other], siblings[index]
+        for position, row in enumerate(siblings, 1):
+            row.position = position
+        audit.record(
+            session,
+            "course.module_move",
+            actor=actor,
+            obj=module,
+            facility_id=course.facility_id,
+            at=now,
+            details={"up": up},
+        )
+
+
+def learner_overview(
+    session: Session, staff: Staff, inmate: Inmate, *, now: dt.datetime
+) -> list[Progress]:
+    """One learner's progress in every course of the staff member's facilities."""
+    courses = list(
+        session.scalars(
+            select(Course)
+            .join(Enrolment, Enrolment.course_id == Course.id)
+            .where(
+                Enrolment.inmate_id == inmate.id,
+                Enrolment.status == EnrolmentStatus.ACTIVE,
+            )
+        )
+    )
+    mine = [c for c in courses if can(staff, Perm.COURSE_MANAGE, c)]
+    rows = progress_of(session, mine, now=now, inmate_ids=[inmate.id])
+    return sorted(rows, key=lambda p: (p.course.title, p.course.id))
+
+
+def revoke_certificate(
+    session: Session, *, actor: Actor, certificate: Certificate, now: dt.datetime
+) -> None:
+    """Withdraw a certificate issued by mistake; a check then says it is not valid."""
+    with unit_of_work(session):
+        row = _locked(session, Certificate, certificate.id)
+        if row.revoked_at is not None:
+            return
+        row.revoked_at = now
+        audit.record(session, "certificate.revoke", actor=actor, obj=row, at=now)
+
+
+class InUse(Conflict):
+    """Learners have used it: deleting it would lose their work or progress."""
+
+    default_message = _l(
+        "Learners have already used this, so it stays: deleting it would lose their work."
+    )
+
+
+def delete_part(
+    session: Session,
+    *,
+    actor: Actor,
+    course: Course,
+    part: Lesson | Quiz | Assignment,
+    now: dt.datetime,
+) -> None:
+    """Delete a lesson, quiz or assignment nobody has read, tried or handed in yet."""
+    kind = {Lesson: "lesson", Quiz: "quiz", Assignment: "assignment"}[type(part)]
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        row = _locked(session, type(part), part.id)
+        if row.course_id != course.id:
+            raise NotFound()
+        used: Any
+        if isinstance(row, Lesson):
+            used = select(LessonRead.id).where(LessonRead.lesson_id == row.id)
+        elif isinstance(row, Quiz):
+            used = select(QuizAttempt.id).where(QuizAttempt.quiz_id == row.id)
+        else:
+            used = select(Submission.id).where(Submission.assignment_id == row.id)
+        if session.scalar(used.limit(1)) is not None:
+            raise InUse()
+        if isinstance(row, Lesson):
+            for item in session.scalars(select(CourseMedia).where(CourseMedia.lesson_id == row.id)):
+                item.lesson_id = None
+        session.delete(row)
+        audit.record(
+            session,
+            f"{kind}.delete",
+            actor=actor,
+            object_type=kind,
+            object_id=part.id,
+            facility_id=course.facility_id,
+            at=now,
+            details={"title": row.title},
+        )
+
+
+def delete_module(
+    session: Session, *, actor: Actor, course: Course, module: Module, now: dt.datetime
+) -> None:
+    """Delete an empty module."""
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        row = _locked(session, Module, module.id)
+        if row.course_id != course.id:
+            raise NotFound()
+        for model in (Lesson, Quiz, Assignment):
+            if session.scalar(select(model.id).where(model.module_id == row.id).limit(1)):
+                raise Conflict(_l("Move or delete what the module holds first."))
+        session.delete(row)
+        audit.record(
+            session,
+            "course.module_delete",
+            actor=actor,
+            object_type="module",
+            object_id=module.id,
+            facility_id=course.facility_id,
+            at=now,
+            details={"title": row.title},
+        )
