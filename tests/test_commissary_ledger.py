@@ -20,6 +20,7 @@ from kiosk.models import (
     Inmate,
     LedgerAccount,
     LedgerEntry,
+    LedgerProposal,
     LedgerTransaction,
     Order,
     OrderStatus,
@@ -408,6 +409,8 @@ def test_the_demo_has_products_money_and_orders_and_a_clean_ledger_after_two_run
     assert account.balance == 35_000 + 12_000 - 6_490 - 2_590
     statuses = sorted(o.status.value for o in session.scalars(select(Order)))
     assert statuses == ["delivered", "placed"]
+    # A deposit waits for a second person (the demo admin approves what the clerk proposed).
+    assert session.scalar(select(func.count(LedgerProposal.id))) == 1
     verify = _cli(settings, "ledger", "verify")
     assert verify.exit_code == 0, verify.output
 

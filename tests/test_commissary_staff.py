@@ -352,3 +352,22 @@ def test_the_pick_list_groups_open_orders_by_unit(
     assert "Unit A" in page
     assert f"Order {order_id}" in page
     assert "2 \u00d7 Coffee (sv)" in page
+
+
+def test_the_weekly_report_sums_what_was_delivered_and_credited(
+    admin_app: Flask, kiosk_app: Flask, world: World, clock: FrozenClock, db: Any, clerk_pair: Any
+) -> None:
+    order_id, _, _ = _placed_order(kiosk_app, world, clock, db)
+    browser = signed_in(admin_app, clock, clerk_pair[0])
+    page = f"/commissary/orders/{order_id}"
+    browser.post(f"{page}/deliver", {}, page)
+    report = browser.get(f"/commissary/report?facility={world.facility}").get_data(as_text=True)
+    assert "Orders delivered" in report
+    assert "55.00" in report  # 2 x 20 + 15 charged
+    assert "100.00" in report  # the deposit of the test set-up
+    assert "Coffee (sv)" in report
+    last_week = browser.get(f"/commissary/report?facility={world.facility}&week=2026-11-16")
+    assert "Nothing delivered this week." in last_week.get_data(as_text=True)
+    assert (
+        browser.get(f"/commissary/report?facility={world.facility}&week=garbage").status_code == 200
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import (
@@ -74,6 +75,12 @@ WEEKDAYS: list[tuple[int, Any]] = [
     (5, _l("Saturday")),
     (6, _l("Sunday")),
 ]
+KIND_LABELS: dict[str, Any] = {
+    "deposit": _l("Deposit"),
+    "wage": _l("Pay for work or studies"),
+    "refund": _l("Refund"),
+    "adjustment": _l("Correction"),
+}
 # A pick list covers at most this many orders (one delivery of one facility).
 PICK_LIST_MAX = 500
 
@@ -400,6 +407,37 @@ def pick_list() -> ResponseReturnValue:
         groups=groups,
         totals=sorted(totals.items()),
         capped=len(orders) >= PICK_LIST_MAX,
+    )
+
+
+@bp.get("/report")
+@access.staff(Perm.COMMISSARY_MANAGE)
+def report() -> ResponseReturnValue:
+    """A facility's week: sales by product, orders open and closed, money credited."""
+    facilities = _facilities()
+    facility = _chosen_facility(facilities)
+    if facility is None and facilities:
+        facility = facilities[0]
+    if facility is None:
+        raise NotFound()
+    this_week = commissary.week_start(facility.timezone, now())
+    week = this_week
+    raw = request.args.get("week", "")
+    if raw:
+        try:
+            week = dt.date.fromisoformat(raw[:10])
+        except ValueError:
+            week = this_week
+        week -= dt.timedelta(days=week.weekday())
+    figures = commissary.week_report(db(), facility, week)
+    return render_template(
+        "commissary/report.html",
+        facilities=facilities,
+        facility=facility,
+        report=figures,
+        previous=week - dt.timedelta(days=7),
+        next=week + dt.timedelta(days=7) if week < this_week else None,
+        kind_labels=KIND_LABELS,
     )
 
 

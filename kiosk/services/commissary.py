@@ -23,12 +23,15 @@ from sqlalchemy.orm import Session
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
 from kiosk.models import (
+    AccountKind,
     CartItem,
     Category,
     CommissarySettings,
     Facility,
     Inmate,
     LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
     MediaFile,
     Order,
     OrderingStop,
@@ -37,6 +40,7 @@ from kiosk.models import (
     Product,
     ProductRestriction,
     Staff,
+    TransactionKind,
     Unit,
 )
 from kiosk.models.commissary import COUNTED_ORDER_STATUSES
@@ -965,3 +969,106 @@ def end_stop(
 def account_snapshot(session: Session, inmate: Inmate) -> LedgerAccount | None:
     """The inmate's account row as it is now (for staff pages)."""
     return ledger.inmate_account(session, inmate.id)
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """Sales of one product in a week."""
+
+    product_id: int
+    name_sv: str
+    name_en: str
+    quantity: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class WeekReport:
+    """A facility's commissary week: delivered sales, open and closed orders, money in."""
+
+    week: dt.date
+    delivered_orders: int
+    charged: int
+    not_charged: int
+    open_orders: int
+    open_amount: int
+    rejected_or_cancelled: int
+    lines: list[ReportLine]
+    credits: dict[str, int]
+
+
+def week_report(session: Session, facility: Facility, week: dt.date) -> WeekReport:
+    """Figures of one facility-local week (Monday ``week``), in a fixed number of queries."""
+    start_local = dt.datetime.combine(week, dt.time(0), tzinfo=ZoneInfo(facility.timezone))
+    start = start_local.astimezone(dt.UTC)
+    end = (start_local + dt.timedelta(days=7)).astimezone(dt.UTC)
+    delivered = (
+        Order.facility_id == facility.id,
+        Order.status == OrderStatus.DELIVERED,
+        Order.closed_at >= start,
+        Order.closed_at < end,
+    )
+    count, charged, total = session.execute(
+        select(
+            func.count(Order.id),
+            func.coalesce(func.sum(Order.charged), 0),
+            func.coalesce(func.sum(Order.total), 0),
+        ).where(*delivered)
+    ).one()
+    open_count, open_amount = session.execute(
+        select(func.count(Order.id), func.coalesce(func.sum(Order.total), 0)).where(
+            Order.facility_id == facility.id,
+            Order.status.in_((OrderStatus.PLACED, OrderStatus.PACKED)),
+        )
+    ).one()
+    closed = session.scalar(
+        select(func.count(Order.id)).where(
+            Order.facility_id == facility.id,
+            Order.status.in_((OrderStatus.REJECTED, OrderStatus.CANCELLED)),
+            Order.closed_at >= start,
+            Order.closed_at < end,
+        )
+    )
+    rows = session.execute(
+        select(
+            OrderLine.product_id,
+            func.min(OrderLine.name_sv),
+            func.min(OrderLine.name_en),
+            func.sum(OrderLine.delivered),
+            func.sum(OrderLine.delivered * OrderLine.unit_price),
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(*delivered)
+        .group_by(OrderLine.product_id)
+        .order_by(func.sum(OrderLine.delivered * OrderLine.unit_price).desc(), OrderLine.product_id)
+    ).all()
+    credits = {
+        kind.value: int(amount or 0)
+        for kind, amount in session.execute(
+            select(
+                LedgerTransaction.kind,
+                func.sum(LedgerEntry.amount),
+            )
+            .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(
+                LedgerTransaction.facility_id == facility.id,
+                LedgerTransaction.created_at >= start,
+                LedgerTransaction.created_at < end,
+                LedgerTransaction.kind != TransactionKind.PURCHASE,
+                LedgerAccount.kind == AccountKind.INMATE,
+            )
+            .group_by(LedgerTransaction.kind)
+        )
+    }
+    return WeekReport(
+        week=week,
+        delivered_orders=int(count or 0),
+        charged=int(charged or 0),
+        not_charged=int(total or 0) - int(charged or 0),
+        open_orders=int(open_count or 0),
+        open_amount=int(open_amount or 0),
+        rejected_or_cancelled=int(closed or 0),
+        lines=[ReportLine(pid, sv, en, int(q or 0), int(a or 0)) for pid, sv, en, q, a in rows],
+        credits=credits,
+    )

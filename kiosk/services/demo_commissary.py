@@ -17,6 +17,7 @@ from kiosk.models import (
     Facility,
     Inmate,
     LedgerEntry,
+    LedgerProposal,
     Order,
     Product,
     Staff,
@@ -125,6 +126,29 @@ def load(
                 now=now - dt.timedelta(days=2),
             )
     _orders(session, actor=actor, facility=facility, inmates=inmates, now=now)
+    _proposal(session, actor=actor, inmates=inmates, now=now)
+
+
+def _proposal(
+    session: Session, *, actor: Actor, inmates: dict[str, Inmate], now: dt.datetime
+) -> None:
+    """A deposit proposed by the commissary clerk, for another person (admin) to approve."""
+    clerk = session.scalars(select(Staff).where(Staff.username == "commissary")).first()
+    inmate = inmates.get("2026-0003")
+    if clerk is None or inmate is None:
+        return
+    if session.scalar(select(LedgerProposal.id).where(LedgerProposal.inmate_id == inmate.id)):
+        return
+    ledger.propose(
+        session,
+        actor=actor,
+        staff=clerk,
+        inmate=inmate,
+        kind=TransactionKind.DEPOSIT,
+        amount=15_000,
+        memo="Insättning via Kriminalvårdens bankgiro",
+        now=now,
+    )
 
 
 def _orders(
