@@ -118,6 +118,15 @@ def markdown(results: dict[str, Any]) -> str:
                     if k in ("kiosk", "admin", "reference")
                 )
             )
+        loads = [r.get("load_average") for r in run.get("pages", [])] + [
+            p.get("load_average") for p in term.get("probes", [])
+        ]
+        loads = [x for x in loads if x]
+        if loads:
+            lines.append(
+                f"- machine load average (1 min) during the measurements: "
+                f"{min(loads):.1f} to {max(loads):.1f}"
+            )
         home = run.get("in_process", {}).get("_home_total")
         if home:
             lines.append(

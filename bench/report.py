@@ -177,6 +177,14 @@ def table(results: dict[str, Any]) -> str:
                 f"inmate home page with its assets: {home['bytes'] / 1024:.1f} KB; "
                 f"outside URLs: {len(home['outside'])}"
             )
+        goals = run.get("targets") or {}
+        if goals:
+            out.append(
+                "targets: "
+                + "; ".join(
+                    f"{name}: {'met' if g.get('met') else 'NOT met'}" for name, g in goals.items()
+                )
+            )
         data = run.get("data", {})
         out.append(f"data: {data.get('counts')}; generated in {data.get('generate_s', 0):.0f} s")
         out.append("")

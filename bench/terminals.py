@@ -11,6 +11,7 @@ connection (a terminal that looks every 10 s outlives gunicorn's 5 s keep-alive)
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import ssl
 import time
@@ -38,6 +39,8 @@ class Probe:
     max_ms: float
     rps: float
     client_lag_ms: float
+    # The machine's 1-minute load average when the probe ended (other work competes).
+    load_average: float = 0.0
 
     def ok(self, p99_limit_ms: float) -> bool:
         """No errors and p99 under the limit."""
@@ -58,6 +61,7 @@ class Probe:
             "p99_ms": round(self.p99_ms, 1),
             "max_ms": round(self.max_ms, 1),
             "client_lag_ms": round(self.client_lag_ms, 1),
+            "load_average": round(self.load_average, 2),
         }
 
 
@@ -244,6 +248,7 @@ def probe(
         max_ms=max(latencies) if latencies else 0.0,
         rps=len(schedule) / duration,
         client_lag_ms=lag,
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -269,7 +274,7 @@ def largest(
         verdict = "ok" if result.ok(p99_limit_ms) else "too slow or errors"
         log(
             f"terminals: N={n}: p99 {result.p99_ms:.0f} ms, errors {result.errors}, "
-            f"{result.rps:.0f} views/s: {verdict}"
+            f"{result.rps:.0f} views/s (load average {result.load_average:.1f}): {verdict}"
         )
         return result.ok(p99_limit_ms)
 

@@ -10,6 +10,7 @@ percentiles at the end.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -45,6 +46,7 @@ class WrkResult:
     bad_status: int
     socket_errors: int
     bytes_per_request: float
+    load_average: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         """JSON-able figures."""
@@ -60,6 +62,7 @@ class WrkResult:
             "bad_status": self.bad_status,
             "socket_errors": self.socket_errors,
             "bytes_per_request": round(self.bytes_per_request),
+            "load_average": round(self.load_average, 2),
         }
 
 
@@ -167,6 +170,7 @@ def parse(stdout: str) -> WrkResult:
         bad_status=int(data["first_bad"]),
         socket_errors=socket_errors,
         bytes_per_request=data["bytes"] / requests if requests else 0.0,
+        load_average=os.getloadavg()[0],
     )
 
 

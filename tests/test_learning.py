@@ -696,11 +696,15 @@ def test_finishing_everything_earns_a_certificate_that_staff_can_check(
     assert "No valid certificate has this code." in forged.get_data(as_text=True)
     assert cert.code in portal_progress(portal, world)
     assert "certificate.check" in audit_actions(db)
+    mine = portal.get(f"/learning/certificates/{cert.id}")
+    assert mine.status_code == 200
+    assert cert.code in mine.get_data(as_text=True)
     withdrawn = browser.post(f"/certificates/{cert.id}/revoke", {}, f"/certificates/{cert.id}")
     assert withdrawn.status_code == 303
     after = browser.get(f"/certificates/check?code={cert.code}")
     assert "No valid certificate has this code." in after.get_data(as_text=True)
     assert "certificate.revoke" in audit_actions(db)
+    assert portal.get(f"/learning/certificates/{cert.id}").status_code == 404
 
 
 def portal_progress(portal: Portal, world: World) -> str:
@@ -987,6 +991,19 @@ def test_a_teacher_sees_one_learners_progress_in_every_course(
     html = page.get_data(as_text=True)
     assert "Svenska för nybörjare" in html
     assert "0 / 2" in html
+    assert "No attempts yet." in html
+    session = fresh(db)
+    s = choice_ids(db, cw.single)
+    learning.submit_attempt(
+        session,
+        actor=ACTOR,
+        inmate=session.get(Inmate, world.inmates["2026-0001"].id),
+        quiz_id=cw.quiz,
+        answers={cw.single: [s["A"]], cw.multiple: []},
+        now=clock.now(),
+    )
+    again = browser.get(f"/courses/learner/{world.inmates['2026-0001'].id}").get_data(as_text=True)
+    assert "1 of 2 right (50%)." in again
     foreign = browser.get(f"/courses/learner/{world.inmates['2026-0009'].id}")
     assert foreign.status_code == 404
 
@@ -1091,3 +1108,85 @@ def test_the_progress_page_needs_the_same_number_of_queries_however_many_courses
     assert (
         portal.get("/learning/progress").get_data(as_text=True).count("Lessons read: 0 of 2") == 4
     )
+
+
+def test_a_teacher_deletes_only_what_no_learner_has_used(
+    admin_app: Flask, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    enrol(db, world, cw, "2026-0001", clock.now())
+    session = fresh(db)
+    learning.mark_read(
+        session,
+        actor=ACTOR,
+        inmate=session.get(Inmate, world.inmates["2026-0001"].id),
+        lesson_id=cw.lessons[0],
+        now=clock.now(),
+    )
+    browser = teacher(admin_app, clock, world)
+    page = f"/courses/{cw.course}"
+    kept = browser.post(f"{page}/lesson/{cw.lessons[0]}/delete", {}, page)
+    assert kept.status_code == 303
+    assert "Learners have already used this" in browser.get(page).get_data(as_text=True)
+    assert fresh(db).get(Lesson, cw.lessons[0]) is not None
+    gone = browser.post(f"{page}/lesson/{cw.lessons[1]}/delete", {}, page)
+    assert gone.status_code == 303
+    assert fresh(db).get(Lesson, cw.lessons[1]) is None
+    assert browser.post(f"{page}/quiz/{cw.quiz}/delete", {}, page).status_code == 303
+    from kiosk.models import Quiz
+
+    assert fresh(db).get(Quiz, cw.quiz) is None
+    full = browser.post(f"{page}/modules/{cw.module}/delete", {}, page)
+    assert full.status_code == 303
+    assert "Move or delete what the module holds first." in browser.get(page).get_data(as_text=True)
+    assert {"lesson.delete", "quiz.delete"} <= set(audit_actions(db))
+
+
+def test_files_larger_than_ordinary_forms_can_be_uploaded_and_handed_in(
+    admin_app: Flask, portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
+) -> None:
+    browser = teacher(admin_app, clock, world)
+    path = f"/courses/{cw.course}/media"
+    big = PNG + b"\x00" * (3 * 1024 * 1024)
+    uploaded = browser.client.post(
+        path,
+        data={
+            "csrf_token": browser.token(path),
+            "title": "Stor bild",
+            "alt_text": "",
+            "lesson": "0",
+            "file": (io.BytesIO(big), "stor.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 303, "a 3 MB picture passes the 1 MB limit of forms"
+    too_big = browser.client.post(
+        path,
+        data={
+            "csrf_token": browser.token(path),
+            "title": "För stor",
+            "alt_text": "",
+            "lesson": "0",
+            "file": (io.BytesIO(PNG + b"\x00" * (9 * 1024 * 1024)), "stor.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert too_big.status_code == 413
+    assert "too large" in too_big.get_data(as_text=True)
+    enrol(db, world, cw, "2026-0001", clock.now())
+    learner(portal, world)
+    work = f"/learning/assignments/{cw.assignment}"
+    handed = portal.client.post(
+        work,
+        data={
+            "csrf_token": portal.token(work),
+            "text": "Se filen.",
+            "file": (io.BytesIO(b"%PDF-1.7\n" + b"\x00" * (2 * 1024 * 1024)), "arbete.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert handed.status_code == 303
+    sub = fresh(db).scalars(select(Submission)).one()
+    assert sub.file.content_type == "application/pdf"
+    mine = portal.get(f"/learning/submissions/{sub.id}/file")
+    assert mine.status_code == 200
+    assert mine.headers["Content-Disposition"].startswith("attachment;")

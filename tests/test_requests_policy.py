@@ -169,3 +169,26 @@ def test_a_staff_member_holding_both_roles_sees_only_as_their_roles_allow(
     visible = set(session.scalars(select(InmateRequest.id).where(visible_requests_clause(duo))))
     assert ids["complaint"] in visible
     assert ids["health"] not in visible
+
+
+def test_a_complaint_names_staff_by_whole_words_only(
+    kiosk_app: Flask, clock: FrozenClock, rworld: RequestWorld, db: Any
+) -> None:
+    state = kiosk_app.extensions["kiosk"]
+    with kiosk_app.app_context():
+        ann = add_staff(db, state, "ann.lind", [Role.OFFICER], [rworld.world.facility], clock.now())
+        anna = add_staff(
+            db, state, "anna.berg", [Role.OFFICER], [rworld.world.facility], clock.now()
+        )
+    vault = state.vault
+    rid = make_request(
+        db,
+        vault,
+        rworld.world.inmates["2026-0001"].id,
+        rworld.types["complaint_staff"],
+        {"staff_name": "Anna Berg on the night shift", "what": "She read my letters."},
+        clock.now(),
+    )
+    named = fresh(db).get(InmateRequest, rid).named_staff_ids
+    assert anna.id in named
+    assert ann.id not in named

@@ -507,6 +507,10 @@ def test_the_figures_count_median_first_reply_and_share_answered_in_time(
         staff_in(admin_app, clock, rworld, "officer").get("/requests/admin/figures").status_code
         == 403
     )
+    auditor = staff_in(admin_app, clock, rworld, "auditor")
+    assert 'href="/requests/admin/figures"' in auditor.get("/").get_data(as_text=True)
+    assert auditor.get("/requests/admin/figures").status_code == 200
+    assert auditor.get("/requests/").status_code == 403
 
 
 def test_an_admin_defines_a_new_kind_of_request_without_code(

@@ -690,6 +690,24 @@ def test_the_portal_answers_503_while_its_database_is_gone_and_recovers(
         assert reply.status == 200, "recovered without restarting an app server"
         assert "Inmate 1" in reply.text, "the session survived the outage"
         assert running.procs["kiosk-a"].poll() is None
+        # The server side ends every connection of the database (as a restart or an
+        # administrator would): the pool notices before use and the page still comes.
+        from sqlalchemy import create_engine, text
+
+        killer = create_engine(database.url)
+        try:
+            with killer.connect() as conn:
+                ended = conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+        finally:
+            killer.dispose()
+        assert ended >= 1
+        after_kill = tablet.get("/")
+        assert after_kill.status == 200, "pool_pre_ping replaced the dead connections"
         stop_load.set()
         loader.join(timeout=30)
         assert seen

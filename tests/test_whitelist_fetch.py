@@ -47,6 +47,8 @@ def _fetcher(
         limits=limits or Limits(timeout=2.0, max_bytes=100_000),
         resolver=resolver_for({"mirror.test": ["127.0.0.1"], **(names or {})}),
         connector=loopback_connector(seen),
+        # The explicit test-only permission: the upstream runs on loopback.
+        allow_loopback_mirrors=True,
     )
 
 
@@ -332,6 +334,7 @@ def test_https_connects_to_the_checked_address_with_sni_and_a_verified_certifica
         resolver=resolver_for({"books.test": ["127.0.0.1"]}),
         connector=loopback_connector(seen),
         ssl_context=ssl.create_default_context(cafile=str(ca_file)),
+        allow_loopback_mirrors=True,
     )
     fetched = fetcher.fetch(f"https://books.test:{server.port}/index.html")
     assert b"Books" in fetched.body
@@ -347,6 +350,7 @@ def test_https_refuses_a_certificate_for_another_name(tls_upstream: tuple[Upstre
         resolver=resolver_for({"library.test": ["127.0.0.1"]}),
         connector=loopback_connector([]),
         ssl_context=ssl.create_default_context(cafile=str(ca_file)),
+        allow_loopback_mirrors=True,
     )
     with pytest.raises(FetchError) as caught:
         fetcher.fetch(f"https://library.test:{server.port}/index.html")
@@ -362,6 +366,7 @@ def test_https_refuses_a_certificate_from_an_unknown_authority(
         Whitelist([Rule(f"https://books.test:{server.port}/", mirror=True)]),
         resolver=resolver_for({"books.test": ["127.0.0.1"]}),
         connector=loopback_connector([]),
+        allow_loopback_mirrors=True,
     )
     with pytest.raises(FetchError) as caught:
         fetcher.fetch(f"https://books.test:{server.port}/index.html")
@@ -384,3 +389,40 @@ def test_the_host_header_names_no_port_when_it_is_the_schemes_default() -> None:
         ours.close()
         theirs.close()
     assert "Host: en.wikipedia.org\r\n" in sent
+
+
+@pytest.mark.parametrize(
+    ("addresses", "allowed"),
+    [
+        (["10.1.2.3"], True),
+        (["192.168.10.20"], True),
+        (["fd00::5"], True),
+        (["127.0.0.1"], False),
+        (["::1"], False),
+        (["::ffff:127.0.0.1"], False),
+        (["169.254.169.254"], False),
+        (["fe80::1"], False),
+        (["0.0.0.0"], False),  # noqa: S104 - an answer to refuse, not an address we bind to
+        (["224.0.0.1"], False),
+    ],
+)
+def test_an_on_site_mirror_may_be_private_but_never_loopback_or_link_local(
+    addresses: list[str], allowed: bool
+) -> None:
+    seen: list[str] = []
+
+    def connector(address: str, port: int, timeout: float) -> socket.socket:
+        seen.append(address)
+        raise OSError("stop here")
+
+    fetcher = Fetcher(
+        Whitelist([Rule("http://mirror.kiosk.internal:8080/", mirror=True)]),
+        resolver=resolver_for({"mirror.kiosk.internal": addresses}),
+        connector=connector,
+    )
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch("http://mirror.kiosk.internal:8080/wiki/")
+    if allowed:
+        assert (caught.value.reason, seen) == ("connect", addresses[:1])
+    else:
+        assert (caught.value.reason, seen) == ("private_address", [])

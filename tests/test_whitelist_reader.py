@@ -77,6 +77,7 @@ def reader(
     kiosk_app.extensions["whitelist_network"] = ReaderNetwork(
         resolver=resolver_for({"mirror.test": ["127.0.0.1"]}),
         connector=loopback_connector(connections),
+        allow_loopback_mirrors=True,  # the explicit test-only permission
     )
     teacher = db.get(Staff, world.staff["teacher"].id)
     security = db.get(Staff, world.staff["security"].id)

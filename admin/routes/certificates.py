@@ -21,6 +21,7 @@ add_nav(NavItem("certificates.check", _l("Check a certificate"), Perm.CERTIFICAT
 
 @bp.get("/check")
 @access.staff(Perm.CERTIFICATE_CHECK)
+@access.rate_limited("30/minute", methods=("GET",))  # codes are long; guessing is slowed too
 def check() -> ResponseReturnValue:
     """Type a certificate's code: is it real, whose is it, for which course?"""
     code = request.args.get("code", "")[:40]

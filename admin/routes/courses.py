@@ -54,6 +54,7 @@ from kiosk.models import (
     Question,
     QuestionKind,
     Quiz,
+    QuizAttempt,
     Staff,
     Submission,
     Unit,
@@ -668,6 +669,7 @@ def _lesson_choices(course: Course) -> list[tuple[int, str]]:
 
 @bp.route("/courses/<id:course_id>/media", methods=["GET", "POST"])
 @access.staff(Perm.COURSE_MANAGE)
+@access.upload_limit(MAX_COURSE_UPLOAD)
 def media_index(course_id: int) -> ResponseReturnValue:
     """The course's files, and an upload form."""
     course = _course(course_id)
@@ -678,7 +680,6 @@ def media_index(course_id: int) -> ResponseReturnValue:
         wanted = request.args.get("lesson", "")
         form.lesson.data = int(wanted) if wanted.isascii() and wanted.isdigit() else 0
     else:
-        request.max_content_length = MAX_COURSE_UPLOAD
         if form.validate():
             upload = request.files.get("file")
             if upload is None or not upload.filename:
@@ -1319,13 +1320,13 @@ def export(course_id: int) -> ResponseReturnValue:
 
 @bp.route("/courses/import", methods=["GET", "POST"])
 @access.staff(Perm.COURSE_MANAGE)
+@access.upload_limit(course_package.PACKAGE_MAX + media_service.MB)
 def import_course() -> ResponseReturnValue:
     """Make a draft course from a package exported elsewhere."""
     form = ImportForm()
     form.home.choices = _home_choices()
     status = 200
     if request.method == "POST":
-        request.max_content_length = course_package.PACKAGE_MAX + media_service.MB
         if form.validate():
             upload = request.files.get("file")
             if upload is None or not upload.filename:
@@ -1392,4 +1393,70 @@ def learner(inmate_id: int) -> str:
     """One learner's progress in each course of the teacher's facilities."""
     inmate = visible(Inmate, inmate_id, Perm.COURSE_MANAGE)
     rows = learning.learner_overview(db(), me(), inmate, now=now())
-    return render_template("courses/learner.html", inmate=inmate, rows=rows)
+    course_ids = [r.course.id for r in rows]
+    attempts = list(
+        db()
+        .execute(
+            select(QuizAttempt, Quiz)
+            .join(Quiz, Quiz.id == QuizAttempt.quiz_id)
+            .where(QuizAttempt.inmate_id == inmate.id, QuizAttempt.course_id.in_(course_ids))
+            .order_by(QuizAttempt.submitted_at.desc(), QuizAttempt.id.desc())
+            .limit(100)
+        )
+        .all()
+    )
+    handed = list(
+        db()
+        .execute(
+            select(Submission, Assignment)
+            .join(Assignment, Assignment.id == Submission.assignment_id)
+            .where(Submission.inmate_id == inmate.id, Submission.course_id.in_(course_ids))
+            .order_by(Submission.submitted_at.desc(), Submission.id.desc())
+            .limit(100)
+        )
+        .all()
+    )
+    return render_template(
+        "courses/learner.html", inmate=inmate, rows=rows, attempts=attempts, handed=handed
+    )
+
+
+# Deleting ---------------------------------------------------------------------------
+
+_PARTS: dict[str, type[Any]] = {"lesson": Lesson, "quiz": Quiz, "assignment": Assignment}
+
+
+@bp.post("/courses/<id:course_id>/<any(lesson, quiz, assignment):kind>/<id:part_id>/delete")
+@access.staff(Perm.COURSE_MANAGE)
+def delete_part(course_id: int, kind: str, part_id: int) -> ResponseReturnValue:
+    """Delete a lesson, quiz or assignment that no learner has used yet."""
+    course = _course(course_id)
+    part = _part(_PARTS[kind], part_id, course)
+    if not ActionForm().validate():
+        flash(_("The form had expired. Please try again."), "error")
+        return _to("courses.show", course_id=course.id)
+    try:
+        learning.delete_part(db(), actor=actor(), course=course, part=part, now=now())
+    except learning.LearningError as exc:
+        flash(str(exc.message), "error")
+        return make_response(_to("courses.show", course_id=course.id), 303)
+    flash(_("Deleted."), "success")
+    return _to("courses.show", course_id=course.id)
+
+
+@bp.post("/courses/<id:course_id>/modules/<id:module_id>/delete")
+@access.staff(Perm.COURSE_MANAGE)
+def delete_module(course_id: int, module_id: int) -> ResponseReturnValue:
+    """Delete an empty module."""
+    course = _course(course_id)
+    module = _part(Module, module_id, course)
+    if not ActionForm().validate():
+        flash(_("The form had expired. Please try again."), "error")
+        return _to("courses.show", course_id=course.id)
+    try:
+        learning.delete_module(db(), actor=actor(), course=course, module=module, now=now())
+    except learning.LearningError as exc:
+        flash(str(exc.message), "error")
+        return _to("courses.show", course_id=course.id)
+    flash(_("Deleted."), "success")
+    return _to("courses.show", course_id=course.id)

@@ -23,6 +23,7 @@ from wtforms import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from admin.helpers import me
+from admin.nav import NavItem, add_nav
 from kiosk.errors import DomainError, NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Facility, Role, Staff
@@ -34,6 +35,7 @@ from kiosk.web.context import actor, db, now
 from kiosk.web.forms import BaseForm, strip_filter
 
 bp = Blueprint("request_types", __name__, url_prefix="/requests/admin")
+add_nav(NavItem("request_types.figures", _l("Request figures"), Perm.REQUEST_STATS, 31))
 
 CATEGORY_LABELS: dict[str, Any] = {
     "health": _l("Health"),

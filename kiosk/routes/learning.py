@@ -20,7 +20,7 @@ from wtforms.validators import Length
 
 from kiosk.errors import NotFound
 from kiosk.i18n import _, _l
-from kiosk.models import Inmate, MediaFile, Submission
+from kiosk.models import Certificate, Inmate, MediaFile, Submission
 from kiosk.routes.tiles import Tile, register_tile
 from kiosk.security.policy import may_study
 from kiosk.services import learning
@@ -45,6 +45,8 @@ register_tile(
 # Reading settings kept in the (server-side) session: spacing and font of lesson text.
 READING_SPACING = ("normal", "wide")
 READING_FONTS = ("standard", "hyperlegible", "dyslexic")
+# A hand-in: the largest file a learner may add (a PDF), and the form around it.
+HAND_IN_MAX = media_service.KINDS["application/pdf"].max_bytes + media_service.MB
 
 
 class ActionForm(BaseForm):
@@ -201,11 +203,10 @@ def media(media_id: int) -> ResponseReturnValue:
 
 @bp.route("/learning/quizzes/<id:quiz_id>", methods=["GET", "POST"])
 @access.inmate()
+@access.upload_limit(form_parts=2000)  # one form part per chosen answer
 def quiz(quiz_id: int) -> ResponseReturnValue:
     """Answer a quiz as a plain form; the result and the feedback show at once."""
     inmate = _learner()
-    # A long quiz sends one form part per chosen answer (set before the form is read).
-    request.max_form_parts = 2000
     found_course, state = learning.learner_quiz(db(), inmate, quiz_id)
     form = ActionForm()
     status = 200
@@ -260,6 +261,7 @@ def quiz(quiz_id: int) -> ResponseReturnValue:
 
 @bp.route("/learning/assignments/<id:assignment_id>", methods=["GET", "POST"])
 @access.inmate()
+@access.upload_limit(HAND_IN_MAX)
 def assignment(assignment_id: int) -> ResponseReturnValue:
     """Read an assignment, hand in work, see the mark and the teacher's comment."""
     inmate = _learner()
@@ -267,10 +269,6 @@ def assignment(assignment_id: int) -> ResponseReturnValue:
     form = HandInForm()
     status = 200
     if request.method == "POST":
-        request.max_content_length = (
-            max(media_service.KINDS["application/pdf"].max_bytes, 8 * media_service.MB)
-            + media_service.MB
-        )
         if form.validate():
             upload = request.files.get("file") if work.allow_file else None
             stream = upload.stream if upload is not None and upload.filename else None
@@ -335,3 +333,13 @@ def progress() -> str:
     """How far I have come in each course."""
     rows = learning.learner_progress(db(), _learner(), now=now())
     return render_template("learning/progress.html", rows=rows)
+
+
+@bp.get("/learning/certificates/<id:certificate_id>")
+@access.inmate()
+def certificate(certificate_id: int) -> str:
+    """My certificate of completion, to show or print."""
+    cert = db().get(Certificate, certificate_id)
+    if cert is None or cert.inmate_id != _learner().id or cert.revoked_at is not None:
+        raise NotFound()
+    return render_template("learning/certificate.html", cert=cert)

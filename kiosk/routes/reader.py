@@ -74,6 +74,8 @@ class ReaderNetwork:
     resolver: Resolver = system_resolver
     connector: Connector = system_connector
     ssl_context: ssl.SSLContext | None = None
+    # Only tests let an on-site mirror rule reach loopback (their upstream runs there).
+    allow_loopback_mirrors: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -129,6 +131,7 @@ def _fetcher(whitelist: Whitelist) -> Fetcher:
         resolver=net.resolver,
         connector=net.connector,
         ssl_context=net.ssl_context,
+        allow_loopback_mirrors=net.allow_loopback_mirrors,
     )
 
 

@@ -1757,3 +1757,76 @@ def revoke_certificate(
             return
         row.revoked_at = now
         audit.record(session, "certificate.revoke", actor=actor, obj=row, at=now)
+
+
+class InUse(Conflict):
+    """Learners have used it: deleting it would lose their work or progress."""
+
+    default_message = _l(
+        "Learners have already used this, so it stays: deleting it would lose their work."
+    )
+
+
+def delete_part(
+    session: Session,
+    *,
+    actor: Actor,
+    course: Course,
+    part: Lesson | Quiz | Assignment,
+    now: dt.datetime,
+) -> None:
+    """Delete a lesson, quiz or assignment nobody has read, tried or handed in yet."""
+    kind = {Lesson: "lesson", Quiz: "quiz", Assignment: "assignment"}[type(part)]
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        row = _locked(session, type(part), part.id)
+        if row.course_id != course.id:
+            raise NotFound()
+        used: Any
+        if isinstance(row, Lesson):
+            used = select(LessonRead.id).where(LessonRead.lesson_id == row.id)
+        elif isinstance(row, Quiz):
+            used = select(QuizAttempt.id).where(QuizAttempt.quiz_id == row.id)
+        else:
+            used = select(Submission.id).where(Submission.assignment_id == row.id)
+        if session.scalar(used.limit(1)) is not None:
+            raise InUse()
+        if isinstance(row, Lesson):
+            for item in session.scalars(select(CourseMedia).where(CourseMedia.lesson_id == row.id)):
+                item.lesson_id = None
+        session.delete(row)
+        audit.record(
+            session,
+            f"{kind}.delete",
+            actor=actor,
+            object_type=kind,
+            object_id=part.id,
+            facility_id=course.facility_id,
+            at=now,
+            details={"title": row.title},
+        )
+
+
+def delete_module(
+    session: Session, *, actor: Actor, course: Course, module: Module, now: dt.datetime
+) -> None:
+    """Delete an empty module."""
+    with unit_of_work(session):
+        _locked(session, Course, course.id)
+        row = _locked(session, Module, module.id)
+        if row.course_id != course.id:
+            raise NotFound()
+        for model in (Lesson, Quiz, Assignment):
+            if session.scalar(select(model.id).where(model.module_id == row.id).limit(1)):
+                raise Conflict(_l("Move or delete what the module holds first."))
+        session.delete(row)
+        audit.record(
+            session,
+            "course.module_delete",
+            actor=actor,
+            object_type="module",
+            object_id=module.id,
+            facility_id=course.facility_id,
+            at=now,
+            details={"title": row.title},
+        )

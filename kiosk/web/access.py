@@ -84,3 +84,23 @@ def rate_limited(limit: str, methods: tuple[str, ...] = ("POST",)) -> Callable[[
         return view
 
     return decorate
+
+
+UPLOAD_ATTR = "_kiosk_upload_limit"
+
+
+def upload_limit(
+    max_bytes: int | None = None, *, form_parts: int | None = None
+) -> Callable[[F], F]:
+    """Let this route's requests be as large as ``max_bytes`` (file uploads), or have as
+    many as ``form_parts`` fields (long quizzes).
+
+    The limits are raised before anything reads the body, CSRF checking included: raising
+    ``request.max_content_length`` inside the view is too late, the form is parsed by then.
+    """
+
+    def decorate(view: F) -> F:
+        setattr(view, UPLOAD_ATTR, (max_bytes, form_parts))
+        return view
+
+    return decorate

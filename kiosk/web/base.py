@@ -29,7 +29,7 @@ from kiosk.security.headers import apply_security_headers
 from kiosk.security.sessions import ServerSession, ServerSessionInterface
 from kiosk.services import audit
 from kiosk.services.audit import Actor
-from kiosk.web.access import RATE_ATTR, is_static
+from kiosk.web.access import RATE_ATTR, UPLOAD_ATTR, is_static
 from kiosk.web.context import close_db
 from kiosk.web.state import EXTENSION, KioskState, build_state
 
@@ -137,6 +137,18 @@ def build_app(
         absolute_seconds=absolute_seconds,
         on_expired=_expiry_auditor(state),
     )
+
+    @app.before_request
+    def raise_upload_limit() -> None:
+        # Registered before CSRFProtect, whose check parses the body: routes that take
+        # files (``access.upload_limit``) get their larger limit before anything reads it.
+        view = app.view_functions.get(request.endpoint or "")
+        max_bytes, form_parts = getattr(view, UPLOAD_ATTR, (None, None))
+        if max_bytes is not None:
+            request.max_content_length = max_bytes
+        if form_parts is not None:
+            request.max_form_parts = form_parts
+
     CSRFProtect(app)
     Babel(
         app,

@@ -115,13 +115,26 @@ def address_is_public(text: str) -> bool:
     )
 
 
-def address_is_usable(text: str) -> bool:
-    """True for any unicast address an on-site mirror could live on."""
+def address_is_mirror(text: str, *, allow_loopback: bool = False) -> bool:
+    """True for an address an on-site mirror may live on: a private (RFC 1918, ULA) one.
+
+    Never link-local (cloud metadata services live there), multicast or unspecified, and
+    loopback only when the site allows it explicitly (tests): a mirror rule must not let the
+    reader into services on the kiosk server itself, such as the staff app.
+    """
     try:
         ip = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return False
-    return not (ip.is_multicast or ip.is_unspecified or ip.is_reserved)
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            return address_is_mirror(str(inner), allow_loopback=allow_loopback)
+    if ip.is_loopback:
+        return allow_loopback
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return False
+    return bool(ip.is_private or ip.is_global)
 
 
 def kind_of(content_type: str) -> str | None:
@@ -174,8 +187,10 @@ class Fetcher:
         connector: Connector = system_connector,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
+        allow_loopback_mirrors: bool = False,
     ) -> None:
         self.whitelist = whitelist
+        self.allow_loopback_mirrors = allow_loopback_mirrors
         self.limits = limits or Limits()
         self.resolver = resolver
         self.connector = connector
@@ -213,10 +228,15 @@ class Fetcher:
             raise FetchError("dns") from None
         if not addresses:
             raise FetchError("dns")
-        check = address_is_usable if rule.mirror else address_is_public
         # Every answer must pass: a name that resolves to one public and one private
         # address is treated as hostile rather than tried in turn.
-        if not all(check(a) for a in addresses):
+        if rule.mirror:
+            allowed = all(
+                address_is_mirror(a, allow_loopback=self.allow_loopback_mirrors) for a in addresses
+            )
+        else:
+            allowed = all(address_is_public(a) for a in addresses)
+        if not allowed:
             raise FetchError("private_address", refused=True)
         return addresses[0]
 
@@ -334,6 +354,7 @@ __all__ = [
     "Limits",
     "Reason",
     "Resolver",
+    "address_is_mirror",
     "address_is_public",
     "kind_of",
     "system_connector",
