@@ -35,7 +35,11 @@ def compiled(lang: str) -> bytes:
 
 def _messages(mo: bytes) -> dict[object, object]:
     """What a compiled catalog says, without the header (it names Babel's version)."""
-    return {m.id: m.string for m in read_mo(io.BytesIO(mo)) if m.id}
+    def frozen(value: object) -> object:
+        # Plural messages come back as lists (msgid and msgid_plural; one string per form).
+        return tuple(value) if isinstance(value, list) else value
+
+    return {frozen(m.id): frozen(m.string) for m in read_mo(io.BytesIO(mo)) if m.id}
 
 
 def problems(lang: str) -> list[str]:

@@ -372,3 +372,30 @@ def test_the_weekly_report_sums_what_was_delivered_and_credited(
     assert (
         browser.get(f"/commissary/report?facility={world.facility}&week=garbage").status_code == 200
     )
+
+
+def test_a_product_picture_larger_than_a_form_may_be_is_accepted(
+    admin_app: Flask, world: World, clock: FrozenClock, db: Any, clerk_pair: Any
+) -> None:
+    """Pages refuse bodies over 1 MB; the picture forms raise that before CSRF reads them."""
+    browser = signed_in(admin_app, clock, clerk_pair[0])
+    path = f"/commissary/products/new?facility={world.facility}"
+    big = PNG + b"\0" * (3 * 1024 * 1024)
+    made = browser.post(
+        path,
+        {
+            "name_sv": "Affisch",
+            "name_en": "Poster",
+            "category": "hygiene",
+            "price": "5",
+            "stock": "3",
+            "max_per_order": "1",
+            "weekly_limit": "",
+            "active": "y",
+            "picture": (io.BytesIO(big), "poster.png"),
+        },
+        path,
+    )
+    assert made.status_code == 303, made.get_data(as_text=True)[:500]
+    product = fresh(db).scalars(select(Product)).one()
+    assert product.picture_id is not None

@@ -28,6 +28,40 @@ def test_every_message_has_a_swedish_translation_and_the_mo_file_is_fresh() -> N
     assert _catalog_module().problems("sv") == []
 
 
+PLURAL_POT = """msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=utf-8\\n"
+
+msgid "%(n)d apple"
+msgid_plural "%(n)d apples"
+msgstr[0] ""
+msgstr[1] ""
+"""
+
+
+def test_the_catalog_check_handles_plural_messages_and_sees_a_stale_mo(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    catalog = _catalog_module()
+    monkeypatch.setattr(catalog, "ROOT", tmp_path)
+    monkeypatch.setattr(catalog, "TRANSLATIONS", tmp_path)
+    (tmp_path / "messages.pot").write_text(PLURAL_POT, encoding="utf-8")
+    po = catalog.po_path("sv")
+    po.parent.mkdir(parents=True)
+    header = PLURAL_POT.split("\n\n")[0] + '\n"Plural-Forms: nplurals=2; plural=(n != 1);\\n"\n'
+    body = 'msgid "%(n)d apple"\nmsgid_plural "%(n)d apples"\n'
+    po.write_text(
+        header + "\n" + body + 'msgstr[0] "%(n)d äpple"\nmsgstr[1] "%(n)d äpplen"\n',
+        encoding="utf-8",
+    )
+    po.with_suffix(".mo").write_bytes(catalog.compiled("sv"))
+    assert catalog.problems("sv") == []
+    po.write_text(po.read_text(encoding="utf-8").replace("äpplen", "äpplena"), encoding="utf-8")
+    assert [p.split(":")[1].strip() for p in catalog.problems("sv")] == [
+        "sv/LC_MESSAGES/messages.mo is not compiled from the .po (make translations)"
+    ]
+
+
 def test_the_catalog_template_covers_every_text_in_the_code() -> None:
     """Re-extracting finds nothing that messages.pot lacks (run `make translations`)."""
     from babel.messages.extract import extract_from_dir

@@ -46,6 +46,9 @@ from kiosk.web.context import actor, db, now
 from kiosk.web.forms import BaseForm, strip_filter
 from kiosk.web.state import get_state
 
+# A product picture is an image: its limit, raised before CSRF reads the body.
+PICTURE_UPLOAD = media_service.KINDS["image/png"].max_bytes + media_service.MB
+
 bp = Blueprint("commissary", __name__, url_prefix="/commissary")
 add_nav(NavItem("commissary.index", _l("Commissary"), Perm.COMMISSARY_MANAGE, 40))
 add_nav(NavItem("commissary.stops", _l("Stop ordering"), Perm.LOCKDOWN_MANAGE, 42))
@@ -551,6 +554,7 @@ def _save_product(
 
 @bp.route("/products/new", methods=["GET", "POST"])
 @access.staff(Perm.COMMISSARY_MANAGE)
+@access.upload_limit(PICTURE_UPLOAD)
 def new_product() -> ResponseReturnValue:
     """Add a product to a facility's catalogue."""
     facilities = _facilities()
@@ -567,7 +571,6 @@ def new_product() -> ResponseReturnValue:
         form.max_per_order.data = "5"
         form.stock.data = "0"
     else:
-        request.max_content_length = media_service.MAX_UPLOAD
         if form.validate():
             done, status = _save_product(form, facility, None)
             if done is not None:
@@ -582,6 +585,7 @@ def new_product() -> ResponseReturnValue:
 
 @bp.route("/products/<id:product_id>", methods=["GET", "POST"])
 @access.staff(Perm.COMMISSARY_MANAGE)
+@access.upload_limit(PICTURE_UPLOAD)
 def product(product_id: int) -> ResponseReturnValue:
     """Change a product; its restrictions."""
     found = visible(Product, product_id, Perm.COMMISSARY_MANAGE)
@@ -599,7 +603,6 @@ def product(product_id: int) -> ResponseReturnValue:
         form.weekly_limit.data = str(found.weekly_limit) if found.weekly_limit else ""
         form.active.data = found.active
     else:
-        request.max_content_length = media_service.MAX_UPLOAD
         if form.validate():
             done, status = _save_product(form, facility, found)
             if done is not None:
