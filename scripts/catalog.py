@@ -35,6 +35,7 @@ def compiled(lang: str) -> bytes:
 
 def _messages(mo: bytes) -> dict[object, object]:
     """What a compiled catalog says, without the header (it names Babel's version)."""
+
     def frozen(value: object) -> object:
         # Plural messages come back as lists (msgid and msgid_plural; one string per form).
         return tuple(value) if isinstance(value, list) else value
