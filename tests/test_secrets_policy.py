@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from argon2 import PasswordHasher
 
-from kiosk.security import totp
+from kiosk.security import passwords, totp
 from kiosk.security.passwords import SecretHasher, new_pin, password_problem, pin_problem
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
@@ -93,6 +94,31 @@ def test_pins_are_hashed_with_argon2id_and_the_pepper() -> None:
     assert not one.verify_pin(stored, "482917")
     assert not two.verify_pin(stored, "482916"), "the database alone is not enough"
     assert not one.verify_pin(None, "482916")
+
+
+def test_a_worker_starts_without_an_argon2_hash_and_unknown_accounts_still_cost_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    hashed: list[str] = []
+    verified: list[str] = []
+
+    class Spy:
+        def hash(self, value: str) -> str:
+            hashed.append(value)
+            return real.hash(value)
+
+        def verify(self, stored: str, value: str) -> bool:
+            verified.append(stored)
+            return real.verify(stored, value)
+
+    monkeypatch.setattr(passwords, "PasswordHasher", lambda **_: Spy())
+    hasher = SecretHasher(time_cost=1, memory_kib=64, parallelism=1, pin_pepper="p")
+    assert hashed == [], "nothing is hashed when the hasher is made"
+    assert hasher.verify_password(None, "anything at all") is False
+    assert hasher.verify_pin(None, "482916") is False
+    assert len(hashed) == 1, "the stand-in hash is made once, on first need"
+    assert len(verified) == 2, "an unknown account still costs a full argon2 check"
 
 
 def test_a_totp_code_is_accepted_once_and_never_again() -> None:

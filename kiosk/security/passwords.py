@@ -9,7 +9,7 @@ import itertools
 import secrets
 import string
 import unicodedata
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -89,7 +89,12 @@ class SecretHasher:
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
         self._pepper = pin_pepper.encode()
-        self._dummy = self._ph.hash(secrets.token_hex(16))
+
+    @cached_property
+    def _dummy(self) -> str:
+        # Made on first need, not at start: an argon2 hash costs every worker start
+        # (and every restart after max_requests) its memory and time otherwise.
+        return self._ph.hash(secrets.token_hex(16))
 
     def _peppered(self, pin: str) -> str:
         return hmac.new(self._pepper, pin.encode(), hashlib.sha256).hexdigest()
