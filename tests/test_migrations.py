@@ -65,3 +65,29 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_the_alembic_command_finds_the_database_in_kiosk_database_url(tmp_path: Path) -> None:
+    """docs/DEVELOPING.md makes new revisions with the plain `alembic` command."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'dev.sqlite3'}"
+    upgrade(url)
+    root = Path(__file__).resolve().parent.parent
+    alembic = Path(sys.executable).with_name("alembic")
+    result = subprocess.run(
+        [str(alembic), "current"],
+        cwd=root,
+        env={**os.environ, "KIOSK_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    heads = subprocess.run(
+        [str(alembic), "heads"], cwd=root, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()[0]
+    assert heads in result.stdout

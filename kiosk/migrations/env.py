@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -30,9 +32,11 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url")
+    # `kiosk db upgrade` sets the URL; the plain `alembic` command (new revisions, see
+    # docs/DEVELOPING.md) takes it from KIOSK_DATABASE_URL like the apps.
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("KIOSK_DATABASE_URL")
     if not url:
-        raise RuntimeError("no database URL: use `kiosk db upgrade`")
+        raise RuntimeError("no database URL: set KIOSK_DATABASE_URL or use `kiosk db upgrade`")
     engine = create_db_engine(url, pool_size=1, max_overflow=0)
     try:
         with engine.connect() as conn:
