@@ -29,6 +29,7 @@ from kiosk.security.headers import apply_security_headers
 from kiosk.security.sessions import ServerSession, ServerSessionInterface
 from kiosk.services import audit
 from kiosk.services.audit import Actor
+from kiosk.web import formatting
 from kiosk.web.access import RATE_ATTR, UPLOAD_ATTR, is_static
 from kiosk.web.context import close_db
 from kiosk.web.state import EXTENSION, KioskState, build_state
@@ -157,6 +158,7 @@ def build_app(
         default_timezone=settings.timezone,
         locale_selector=locale_selector,
     )
+    formatting.install(app)
     login = LoginManager(app)
     login.session_protection = None  # sessions are bound to terminals and rotated by us
 
