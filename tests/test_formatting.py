@@ -7,7 +7,7 @@ import random
 
 import flask_babel
 import pytest
-from flask import Flask, g, render_template_string
+from flask import Flask, render_template_string
 
 from kiosk.services.ledger import format_money
 from kiosk.web import formatting
@@ -90,7 +90,43 @@ def test_the_catalogue_is_looked_up_once_per_request(
 
     monkeypatch.setattr(flask_babel, "get_translations", counting)
     with kiosk_app.test_request_context("/"), flask_babel.force_locale("sv"):
+        first = formatting.translations()
         for _ in range(20):
-            formatting.translations()
-        assert g.get("_kiosk_translations") is not None
+            assert formatting.translations() is first
     assert len(calls) == 1
+
+
+def test_wtforms_own_messages_are_translated_and_read_from_disk_once(
+    kiosk_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from babel import support
+    from wtforms import StringField
+    from wtforms.validators import InputRequired
+
+    from kiosk.web import forms
+
+    class NameForm(forms.BaseForm):
+        name = StringField(validators=[InputRequired()])
+
+    loads = []
+    real_load = support.Translations.load
+
+    def counting_load(*args: object, **kwargs: object) -> object:
+        loads.append(args)
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    forms._wtforms_catalogue.cache_clear()
+    monkeypatch.setattr(support.Translations, "load", counting_load)
+    for lang, expected in (
+        ("sv", "Det här fältet är obligatoriskt."),
+        ("en", "This field is required."),
+    ):
+        for _ in range(3):
+            with (
+                kiosk_app.test_request_context("/", method="POST", data={}),
+                flask_babel.force_locale(lang),
+            ):
+                form = NameForm(meta={"csrf": False})
+                assert not form.validate()
+                assert form.name.errors == [expected]
+    assert len(loads) == 2  # once per language, not once per request
