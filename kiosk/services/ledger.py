@@ -24,13 +24,13 @@ from functools import lru_cache
 from typing import Any
 
 from babel import numbers
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import (
     AccountKind,
     Hold,

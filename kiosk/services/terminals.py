@@ -14,12 +14,12 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import Terminal, Unit
 from kiosk.security.sessions import end_sessions
 from kiosk.security.tokens import new_code, new_token, normalize_code, token_hash

@@ -10,7 +10,6 @@ from typing import Any
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
-from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -24,7 +23,7 @@ from kiosk.clock import Clock
 from kiosk.config import Settings, load_or_create_secrets
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
-from kiosk.i18n import LANGUAGE_NAMES, TRANSLATIONS_DIR, direction
+from kiosk.i18n import LANGUAGE_NAMES, TRANSLATIONS_DIR, _l, direction
 from kiosk.security.headers import apply_security_headers
 from kiosk.security.sessions import ServerSession, ServerSessionInterface
 from kiosk.services import audit

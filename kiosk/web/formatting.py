@@ -17,33 +17,14 @@ from typing import Any
 
 import flask_babel
 from babel import dates
-from flask import Flask, g
+from flask import Flask
 
+from kiosk.i18n import translations
 from kiosk.services.ledger import format_money
 
-_CACHE = "kiosk_translations"
 # Formats whose time part shows no time zone: the text depends only on the wall time.
 _NAMED_WITHOUT_ZONE: frozenset[Any] = frozenset({"short", "medium"})
 _NAMED = frozenset({"short", "medium", "long", "full"})
-
-
-def translations() -> Any:
-    """The request's catalogue, looked up once per request and locale."""
-    try:
-        ctx = g._flask_babel  # Flask-Babel's per-request namespace
-    except (AttributeError, RuntimeError):  # not yet made, or no app context at all
-        return flask_babel.get_translations()
-    locale = getattr(ctx, "babel_locale", None)
-    cached = getattr(ctx, _CACHE, None)
-    if locale is not None and cached is not None and cached[0] is locale:
-        return cached[1]
-    found = flask_babel.get_translations()
-    # Flask-Babel selected the locale now if nobody had yet; refresh() and force_locale()
-    # replace that object, which makes the next call look the catalogue up again.
-    locale = getattr(ctx, "babel_locale", None)
-    if locale is not None:
-        setattr(ctx, _CACHE, (locale, found))
-    return found
 
 
 def _gettext(message: str) -> str:

@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 
 from babel import support
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.i18n import messages_path
+
+from kiosk.i18n import _l
 
 # C0 controls except tab/newline/return, DEL, C1 controls, and the bidirectional
 # overrides that can make text read differently from how it is stored.
