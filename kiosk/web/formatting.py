@@ -11,13 +11,14 @@ that repeat: a day, a minute of the day, an amount, per language.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from functools import lru_cache
 from typing import Any
 
 import flask_babel
 from babel import dates
-from flask import Flask
+from flask import Flask, g
 
 from kiosk.i18n import translations
 from kiosk.services.ledger import format_money
@@ -58,9 +59,27 @@ def _joiner(fmt: Any, locale: Any) -> str:
     return str(dates.get_datetime_format(fmt, locale=locale)).replace("'", "")
 
 
-def _named_format(key: str, fmt: str | None) -> str | None:
+def _reader() -> tuple[Any, Any, Any]:
+    """The request's locale, time zone and the app's date formats, looked up once."""
+    try:
+        ctx = g._flask_babel  # Flask-Babel's per-request namespace
+        cached = ctx.kiosk_reader
+        if cached[0] is ctx.babel_locale and cached[1] is ctx.babel_tzinfo:
+            return cached  # type: ignore[no-any-return]
+    except (AttributeError, RuntimeError):  # nothing kept yet, or outside a request
+        pass
+    reader = (
+        flask_babel.get_locale(),
+        flask_babel.get_timezone(),
+        flask_babel.get_babel().instance.date_formats,
+    )
+    with contextlib.suppress(AttributeError, RuntimeError):
+        g._flask_babel.kiosk_reader = reader
+    return reader
+
+
+def _named_format(formats: Any, key: str, fmt: str | None) -> str | None:
     # As Flask-Babel's _get_format: the app's default for the kind, then its named override.
-    formats = flask_babel.get_babel().instance.date_formats
     if fmt is None:
         fmt = formats[key]
     if fmt in _NAMED:
@@ -70,13 +89,20 @@ def _named_format(key: str, fmt: str | None) -> str | None:
     return fmt
 
 
+def _local(value: dt.datetime, tz: Any) -> dt.datetime:
+    # As Flask-Babel's to_user_timezone: naive means UTC; pytz needs its normalize().
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return tz.normalize(value.astimezone(tz))  # type: ignore[no-any-return]
+
+
 def datetimeformat(value: dt.datetime | None, fmt: str | None = None) -> str:
     """A date and time in the reader's language and time zone (Flask-Babel's filter)."""
-    resolved = _named_format("datetime", fmt)
+    locale, tz, formats = _reader()
+    resolved = _named_format(formats, "datetime", fmt)
     if value is None or resolved not in _NAMED_WITHOUT_ZONE:
         return str(flask_babel.format_datetime(value, fmt))
-    local = flask_babel.to_user_timezone(value)
-    locale = flask_babel.get_locale()
+    local = _local(value, tz)
     wall = dt.time(local.hour, local.minute, local.second)
     # Babel's own composition of a named format: the locale's joining pattern with the
     # time as {0} and the date as {1}.
@@ -89,12 +115,13 @@ def datetimeformat(value: dt.datetime | None, fmt: str | None = None) -> str:
 
 def dateformat(value: dt.date | dt.datetime | None, fmt: str | None = None) -> str:
     """A date in the reader's language (a date and time on the reader's calendar day)."""
-    resolved = _named_format("date", fmt)
+    locale, tz, formats = _reader()
+    resolved = _named_format(formats, "date", fmt)
     if value is None or resolved is None:
         return str(flask_babel.format_date(value, fmt))
     if isinstance(value, dt.datetime):
-        value = flask_babel.to_user_timezone(value).date()
-    return _date_part(value, resolved, flask_babel.get_locale())
+        value = _local(value, tz).date()
+    return _date_part(value, resolved, locale)
 
 
 def install(app: Flask) -> None:
