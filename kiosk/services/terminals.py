@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
@@ -184,6 +184,12 @@ def enrol(
     return result
 
 
+# Built once: every portal request runs it.
+_BY_CREDENTIAL = select(Terminal).where(
+    Terminal.credential_hash == bindparam("digest"), Terminal.revoked_at.is_(None)
+)
+
+
 def identify(
     session: Session, *, credential: str | None, fingerprint: str | None, require_cert: bool
 ) -> Terminal | None:
@@ -196,10 +202,7 @@ def identify(
     if not credential or len(credential) > 100:
         return None
     terminal = session.scalars(
-        select(Terminal).where(
-            Terminal.credential_hash == token_hash(credential, _CREDENTIAL_CONTEXT),
-            Terminal.revoked_at.is_(None),
-        )
+        _BY_CREDENTIAL, {"digest": token_hash(credential, _CREDENTIAL_CONTEXT)}
     ).first()
     if terminal is None:
         return None
