@@ -20,6 +20,7 @@ import cProfile
 import datetime as dt
 import io
 import pstats
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,9 @@ from bench.pages import find
 from bench.sessions import Client, refresh_sessions
 
 
+refusals: list[str] = []
+
+
 def _sender(app: Flask, prep: Any) -> Callable[[Client], int]:
     page = find("order placement")
 
@@ -43,8 +47,11 @@ def _sender(app: Flask, prep: Any) -> Callable[[Client], int]:
         for name, value in client.cookies.items():
             test_client.set_cookie(name, value)
         response = test_client.post("/shop/order", data=page.form_for(client, prep.data))
-        response.get_data()
+        body = response.get_data(as_text=True)
         response.close()
+        if response.status_code != 303 and len(refusals) < 5:
+            found = re.search(r'error-summary__list">\s*<li>([^<]{0,200})', body)
+            refusals.append(f"{response.status_code} {found.group(1) if found else ''}".strip())
         return response.status_code
 
     return send
@@ -119,7 +126,7 @@ def main() -> int:
     engine = create_engine(prep.url)
     app_engine = app.extensions["kiosk"].database.engine
     send = _sender(app, prep)
-    cursor = 0
+    cursor = int(time.time()) % max(len(inmates), 1)  # not the same inmates at each run
 
     def batch(n: int) -> list[Client]:
         nonlocal cursor
@@ -182,6 +189,8 @@ def main() -> int:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
         print(out.getvalue())
+    if refusals:
+        print("first answers other than 303:", refusals)
     engine.dispose()
     return 0
 
