@@ -35,7 +35,6 @@ from bench.orders import fill_carts, unique_inmates
 from bench.pages import find
 from bench.sessions import Client, refresh_sessions
 
-
 refusals: list[str] = []
 
 
@@ -176,8 +175,41 @@ def main() -> int:
             print(f"    {ms:8.2f} ms  {' '.join(statement.split())[:160]}")
 
     if args.threads:
-        rate, bad = _threaded(send, batch(args.n), args.threads)
+        waits: list[float] = []
+        holds: list[float] = []
+        local = threading.local()
+
+        def head_before(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            if "FROM audit_head" in statement and "FOR UPDATE" in statement:
+                local.asked = time.perf_counter()
+
+        def head_after(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            if "FROM audit_head" in statement and "FOR UPDATE" in statement:
+                local.got = time.perf_counter()
+                waits.append((local.got - local.asked) * 1000)
+
+        def committed(_conn: Any) -> None:
+            got = getattr(local, "got", None)
+            if got is not None:
+                holds.append((time.perf_counter() - got) * 1000)
+                local.got = None
+
+        clients = batch(args.n)
+        event.listen(app_engine, "before_cursor_execute", head_before)
+        event.listen(app_engine, "after_cursor_execute", head_after)
+        event.listen(app_engine, "commit", committed)
+        rate, bad = _threaded(send, clients, args.threads)
+        event.remove(app_engine, "before_cursor_execute", head_before)
+        event.remove(app_engine, "after_cursor_execute", head_after)
+        event.remove(app_engine, "commit", committed)
         print(f"{args.threads} threads: {rate:.0f} orders/s in-process, {bad} not 303", flush=True)
+        for name, values in (("waiting for", waits), ("holding (to COMMIT sent)", holds)):
+            values.sort()
+            if values:
+                print(
+                    f"  audit head lock, {name}: median {values[len(values) // 2]:.2f} ms,"
+                    f" p90 {values[len(values) * 9 // 10]:.2f} ms, total {sum(values):.0f} ms"
+                )
 
     if args.profile:
         clients = batch(args.n)
