@@ -279,7 +279,7 @@ def place() -> ResponseReturnValue:
         return _cart_page(400, error=_("The form had expired. Please try again."))
     inmate = _inmate()
     session = db()
-    items = {i.product_id: i.quantity for i in commissary.cart_items(session, inmate.id)}
+    items = commissary.cart_quantities(session, inmate.id)
     try:
         order, created = commissary.place_order(
             session,

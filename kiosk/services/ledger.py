@@ -210,6 +210,24 @@ def lock_accounts(session: Session, ids: Iterable[int]) -> dict[int, LedgerAccou
     return {row.id: row for row in rows}
 
 
+def lock_inmate_account(session: Session, inmate: Inmate) -> LedgerAccount:
+    """An inmate's account locked for update (made first if missing).
+
+    One statement when the account exists (the usual case). Only for a caller that locks
+    no other account in the same transaction before it (the id order of ``lock_accounts``).
+    """
+    found = session.scalar(
+        select(LedgerAccount)
+        .where(LedgerAccount.key == inmate_key(inmate.id))
+        .with_for_update(of=LedgerAccount)
+        .execution_options(populate_existing=True)
+    )
+    if found is not None:
+        return found
+    account_id = ensure_inmate_account(session, inmate)
+    return lock_accounts(session, [account_id])[account_id]
+
+
 @dataclass(frozen=True)
 class Leg:
     """One side of a transaction: an account and a signed amount (credit positive)."""
