@@ -61,3 +61,20 @@ def test_a_generated_data_key_is_a_fernet_key() -> None:
     key = Secrets.generate().data_key
     assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"x")) == b"x"
     assert Vault(key).decrypt(Vault(key).encrypt("x")) == "x"
+
+
+def test_sqlite_connections_keep_a_small_page_cache(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from kiosk.db import create_db_engine
+
+    engine = create_db_engine(f"sqlite:///{tmp_path}/c.sqlite3")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024
+    engine.dispose()
+
+
+def test_the_app_servers_run_with_two_malloc_arenas() -> None:
+    root = Path(__file__).resolve().parent.parent
+    for unit in ("kiosk-portal@.service", "kiosk-admin@.service"):
+        assert "Environment=MALLOC_ARENA_MAX=2" in (root / "deploy" / unit).read_text()
