@@ -209,3 +209,35 @@ def test_the_audit_head_command_prints_the_seal(
     seq, digest = result.output.split()
     assert int(seq) == chain[-1]
     assert len(digest) == 64
+
+
+def test_sessions_that_commit_in_turn_extend_one_chain(
+    kiosk_app: Flask, db: Any, settings: Any
+) -> None:
+    """The head is read afresh at each commit, even by a session that wrote it before."""
+    from kiosk.db import unit_of_work
+
+    actor = audit_service.Actor.system("test")
+    database = kiosk_app.extensions["kiosk"].database
+    with database.session() as other:
+        for session, action in ((db, "test.one"), (other, "test.two"), (db, "test.three")):
+            with unit_of_work(session):
+                audit_service.record(session, action, actor=actor)
+                audit_service.record(session, action + ".again", actor=actor)
+    seqs = list(fresh(db).scalars(text("SELECT seq FROM audit_events ORDER BY seq")))
+    assert seqs == list(range(1, len(seqs) + 1))
+    tail = list(
+        db.execute(text("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 6")).scalars()
+    )
+    assert tail == [
+        "test.three.again",
+        "test.three",
+        "test.two.again",
+        "test.two",
+        "test.one.again",
+        "test.one",
+    ]
+    head = db.execute(text("SELECT seq FROM audit_head")).scalar_one()
+    assert head == seqs[-1]
+    result = verify(settings)
+    assert result.exit_code == 0, result.output

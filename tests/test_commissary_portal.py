@@ -246,6 +246,72 @@ def test_weekly_limits_of_money_and_of_a_product_are_kept(
     assert fresh(db).scalar(select(func.count(Order.id))) == 1
 
 
+def test_a_product_restricted_after_it_went_into_the_cart_cannot_be_ordered(
+    shopper: Portal, coffee: int, kiosk_app: Flask, world: World, clock: FrozenClock, db: Any
+) -> None:
+    """The restrictions are read with the locked products, not from the cart page."""
+    other = add_product(kiosk_app, world.facility, name="Tea", price=1_000, now=clock.now())
+    _add(shopper, coffee, "1")
+    _add(shopper, other, "1")
+    with kiosk_app.app_context():
+        commissary.add_restriction(
+            db,
+            actor=SYSTEM,
+            product=db.get(Product, coffee),
+            unit=db.get(Unit, world.unit_a),
+            inmate=None,
+            reason="Allergy on the unit",
+            now=clock.now(),
+        )
+    refused = _place(shopper)
+    assert refused.status_code == 422
+    assert "can no longer be ordered" in refused.get_data(as_text=True)
+    assert fresh(db).scalars(select(Order)).all() == []
+    assert db.get(Product, coffee).stock == 10
+    assert _account(db, world.inmates["2026-0001"].id).held == 0
+
+
+def test_restrictions_on_others_and_weekly_limits_count_each_product_once(
+    shopper: Portal, kiosk_app: Flask, world: World, clock: FrozenClock, db: Any
+) -> None:
+    """Several restrictions per product (for other people) neither block nor double a line."""
+    now = clock.now()
+    snus = add_product(kiosk_app, world.facility, name="Snus", price=1_000, weekly_limit=3, now=now)
+    gum = add_product(kiosk_app, world.facility, name="Gum", price=500, weekly_limit=2, now=now)
+    with kiosk_app.app_context():
+        others = [i for b, i in world.inmates.items() if b != "2026-0001"]
+        for product_id in (snus, gum):
+            for person in others[:2]:
+                commissary.add_restriction(
+                    db,
+                    actor=SYSTEM,
+                    product=db.get(Product, product_id),
+                    unit=None,
+                    inmate=db.get(Inmate, person.id),
+                    reason="Not for this person",
+                    now=now,
+                )
+    _add(shopper, snus, "2")
+    _add(shopper, gum, "1")
+    assert _place(shopper).status_code == 303
+    order = fresh(db).scalars(select(Order)).one()
+    assert order.total == 2_500
+    assert sorted((line.product_id, line.quantity) for line in order.lines) == sorted(
+        [(snus, 2), (gum, 1)]
+    )
+    assert (db.get(Product, snus).stock, db.get(Product, gum).stock) == (98, 99)
+    # What was bought this week is counted per product: 1 snus and 1 gum are left.
+    _add(shopper, snus, "2")
+    _add(shopper, gum, "1")
+    refused = _place(shopper)
+    assert refused.status_code == 409
+    assert "You can buy 3 of Snus a week; you have 1 left." in refused.get_data(as_text=True)
+    shopper.post(f"/shop/cart/{snus}", {"quantity": "1"}, "/shop/cart")
+    assert _place(shopper).status_code == 303
+    assert fresh(db).scalar(select(func.count(Order.id))) == 2
+    assert ledger.verify(db) == []
+
+
 def test_an_inmate_cancels_an_order_before_it_is_packed_but_not_after(
     shopper: Portal, coffee: int, kiosk_app: Flask, world: World, clock: FrozenClock, db: Any
 ) -> None:

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import (
     AccountKind,
     CartItem,
@@ -120,6 +120,11 @@ def settings_of(session: Session, facility_id: int) -> CommissarySettings:
     found = session.get(CommissarySettings, facility_id)
     if found is not None:
         return found
+    return default_settings(facility_id)
+
+
+def default_settings(facility_id: int) -> CommissarySettings:
+    """The rules of a facility that saved none."""
     return CommissarySettings(
         facility_id=facility_id,
         weekly_limit=CommissarySettings.DEFAULT_WEEKLY_LIMIT,
@@ -173,9 +178,8 @@ def week_start(tz: str, now: dt.datetime) -> dt.date:
     return local - dt.timedelta(days=local.weekday())
 
 
-def active_stop(session: Session, inmate: Inmate) -> OrderingStop | None:
-    """The lockdown that stops this inmate's ordering now, if any."""
-    return session.scalars(
+def _active_stop_stmt(inmate: Inmate):  # type: ignore[no-untyped-def]
+    return (
         select(OrderingStop)
         .where(
             OrderingStop.facility_id == inmate.facility_id,
@@ -183,7 +187,12 @@ def active_stop(session: Session, inmate: Inmate) -> OrderingStop | None:
             or_(OrderingStop.unit_id.is_(None), OrderingStop.unit_id == inmate.unit_id),
         )
         .order_by(OrderingStop.id)
-    ).first()
+    )
+
+
+def active_stop(session: Session, inmate: Inmate) -> OrderingStop | None:
+    """The lockdown that stops this inmate's ordering now, if any."""
+    return session.scalars(_active_stop_stmt(inmate)).first()
 
 
 @dataclass(frozen=True)
@@ -200,16 +209,18 @@ class Summary:
     stop: OrderingStop | None
 
 
+def weekly_spent_stmt(inmate_id: int, week: dt.date):  # type: ignore[no-untyped-def]
+    """What counts against the weekly limit: open orders in full, delivered ones as charged."""
+    return select(func.coalesce(func.sum(func.coalesce(Order.charged, Order.total)), 0)).where(
+        Order.inmate_id == inmate_id,
+        Order.week_start == week,
+        Order.status.in_(COUNTED_ORDER_STATUSES),
+    )
+
+
 def weekly_spent(session: Session, inmate_id: int, week: dt.date) -> int:
     """What counts against the weekly limit: open orders in full, delivered ones as charged."""
-    spent = session.scalar(
-        select(func.coalesce(func.sum(func.coalesce(Order.charged, Order.total)), 0)).where(
-            Order.inmate_id == inmate_id,
-            Order.week_start == week,
-            Order.status.in_(COUNTED_ORDER_STATUSES),
-        )
-    )
-    return int(spent or 0)
+    return int(session.scalar(weekly_spent_stmt(inmate_id, week)) or 0)
 
 
 def summary(session: Session, inmate: Inmate, now: dt.datetime) -> Summary:
@@ -286,6 +297,14 @@ def cart_items(session: Session, inmate_id: int) -> list[CartItem]:
             select(CartItem).where(CartItem.inmate_id == inmate_id).order_by(CartItem.id)
         )
     )
+
+
+def cart_quantities(session: Session, inmate_id: int) -> dict[int, int]:
+    """The cart as product id -> quantity (one light query, for placing the order)."""
+    rows = session.execute(
+        select(CartItem.product_id, CartItem.quantity).where(CartItem.inmate_id == inmate_id)
+    )
+    return {int(product_id): int(quantity) for product_id, quantity in rows}
 
 
 def add_to_cart(
@@ -395,17 +414,29 @@ def place_order(
         raise CommissaryError(_l("The form had expired. Please try again."))
     created = False
     with unit_of_work(session):
-        account_id = ledger.ensure_inmate_account(session, inmate)
-        account = ledger.lock_accounts(session, [account_id])[account_id]
-        existing = session.scalar(
-            select(Order).where(Order.inmate_id == inmate.id, Order.idempotency_key == key)
+        account = ledger.lock_inmate_account(session, inmate)
+        # One statement, after the account lock (so it sees an order placed with this key
+        # while we waited): an order made earlier with this key, a lockdown, the rules.
+        existing_id = (
+            select(Order.id)
+            .where(Order.inmate_id == inmate.id, Order.idempotency_key == key)
+            .scalar_subquery()
         )
-        if existing is not None:
+        stop_id = _active_stop_stmt(inmate).with_only_columns(OrderingStop.id).limit(1)
+        saved_rules, existing_order, stop_found = session.execute(
+            select(CommissarySettings, existing_id, stop_id.scalar_subquery())
+            .select_from(Facility)
+            .outerjoin(CommissarySettings, CommissarySettings.facility_id == Facility.id)
+            .where(Facility.id == inmate.facility_id)
+        ).one()
+        if existing_order is not None:
+            existing = session.get(Order, existing_order)
+            assert existing is not None  # noqa: S101 - found under the account lock
             return existing, False
-        stop = active_stop(session, inmate)
-        if stop is not None:
-            raise OrderingStopped(stop.message or None)
-        rules = settings_of(session, inmate.facility_id)
+        if stop_found is not None:
+            stop = session.get(OrderingStop, stop_found)
+            raise OrderingStopped(stop.message if stop is not None and stop.message else None)
+        rules = saved_rules or default_settings(inmate.facility_id)
         tz = inmate.facility.timezone
         win = window(rules, tz, now)
         if not win.is_open:
@@ -414,32 +445,40 @@ def place_order(
             raise CommissaryError(_l("Your cart is empty."))
         if len(items) > MAX_LINES:
             raise CommissaryError(_l("The cart can hold %(n)d different products.", n=MAX_LINES))
-        products = session.scalars(
-            select(Product)
-            .where(Product.id.in_(sorted(items)))
-            .order_by(Product.id)
-            .with_for_update(of=Product)
-            .execution_options(populate_existing=True)
-        ).all()
-        by_id = {p.id: p for p in products}
         week = week_start(tz, now)
-        bought: dict[int, int] = dict(
-            session.execute(
-                # A line delivered short counts what was handed over.
-                select(
-                    OrderLine.product_id,
-                    func.sum(func.coalesce(OrderLine.delivered, OrderLine.quantity)),
-                )
-                .join(Order, Order.id == OrderLine.order_id)
-                .where(
-                    Order.inmate_id == inmate.id,
-                    Order.week_start == week,
-                    Order.status.in_(COUNTED_ORDER_STATUSES),
-                    OrderLine.product_id.in_(sorted(items)),
-                )
-                .group_by(OrderLine.product_id)
-            ).all()
+        # One statement locks the products (in id order) and reads, per product, how many
+        # the inmate bought this week, and what counts against the weekly money limit. The
+        # inmate's orders cannot change meanwhile: every writer of them holds the account
+        # lock taken above, and this statement's snapshot is taken after that lock.
+        # A line delivered short counts what was handed over.
+        bought_col = (
+            select(func.sum(func.coalesce(OrderLine.delivered, OrderLine.quantity)))
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                Order.inmate_id == inmate.id,
+                Order.week_start == week,
+                Order.status.in_(COUNTED_ORDER_STATUSES),
+                OrderLine.product_id == Product.id,
+            )
+            .correlate(Product)
+            .scalar_subquery()
         )
+        rows = (
+            session.execute(
+                select(Product, bought_col, weekly_spent_stmt(inmate.id, week).scalar_subquery())
+                .where(Product.id.in_(sorted(items)))
+                .order_by(Product.id)
+                .with_for_update(of=Product)
+                # The restrictions in the same statement; the picture is not needed here.
+                .options(joinedload(Product.restrictions), lazyload(Product.picture))
+                .execution_options(populate_existing=True)
+            )
+            .unique()
+            .all()
+        )
+        by_id = {row[0].id: row[0] for row in rows}
+        bought: dict[int, int] = {row[0].id: int(row[1] or 0) for row in rows}
+        spent = int(rows[0][2] or 0) if rows else weekly_spent(session, inmate.id, week)
         total = 0
         for product_id, quantity in items.items():
             product = by_id.get(product_id)
@@ -468,7 +507,6 @@ def place_order(
                     )
             total += product.price * quantity
         limit = rules.weekly_limit if account.weekly_limit is None else account.weekly_limit
-        spent = weekly_spent(session, inmate.id, week)
         if spent + total > limit:
             raise LimitReached(_l("This order would pass your weekly limit."))
         if account.available < total:
