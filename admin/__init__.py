@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, logout_user
+from sqlalchemy import bindparam, select
 
 from kiosk.clock import Clock
 from kiosk.config import Settings
@@ -55,6 +56,10 @@ def _limit_key() -> str:
     return f"ip:{request.remote_addr or 'unknown'}"
 
 
+# Built once: every signed-in request loads its staff member.
+_STAFF_BY_ID = select(Staff).where(Staff.id == bindparam("id"))
+
+
 def create_app(
     config: Settings | Mapping[str, Any] | None = None, *, clock: Clock | None = None
 ) -> Flask:
@@ -77,7 +82,7 @@ def create_app(
 
         if not user_id.isdigit():
             return None
-        return db().get(Staff, int(user_id))
+        return db().scalars(_STAFF_BY_ID, {"id": int(user_id)}).first()
 
     login.user_loader(load_staff)
 

@@ -25,7 +25,7 @@ from sqlalchemy import func as sa_func
 from sqlalchemy import insert as sa_insert
 
 from bench.config import Scale
-from kiosk.db import Base
+from kiosk.db import Base, analyze
 from kiosk.models import Role
 from kiosk.security.tokens import new_token, token_hash
 from kiosk.services import places
@@ -491,9 +491,9 @@ def generate(
         took = time.perf_counter() - started
         result.areas[item.name] = f"generated in {took:.1f} s"
         log(f"data: {item.name} in {took:.1f} s")
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    # Planner statistics, as a site's nightly `kiosk db analyze` (kiosk-analyze.timer) keeps
+    # them: without them SQLite picks poor indexes for some list pages.
+    analyze(engine)
     return result
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, logout_user
+from sqlalchemy import bindparam, select
 
 from kiosk.clock import Clock
 from kiosk.config import Settings
@@ -45,6 +46,11 @@ ENDED_MESSAGES: dict[str, Any] = {
     "facility": _l("You were signed out. Please ask staff."),
     "terminal": _l("You were signed out because this terminal changed."),
 }
+
+
+# Built once: every signed-in request loads its inmate (a prepared statement is cheaper
+# than session.get's own, and the identity map is empty at that point anyway).
+_INMATE_BY_ID = select(Inmate).where(Inmate.id == bindparam("id"))
 
 
 def terminal_cookie_name(settings: Settings) -> str:
@@ -92,7 +98,7 @@ def create_app(
     def load_inmate(user_id: str) -> Inmate | None:
         if not user_id.isdigit():
             return None
-        return web.db().get(Inmate, int(user_id))
+        return web.db().scalars(_INMATE_BY_ID, {"id": int(user_id)}).first()
 
     login.user_loader(load_inmate)
 

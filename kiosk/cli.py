@@ -151,6 +151,16 @@ def db_current() -> None:
     click.echo(f"release:  {head_revision(env.settings.database_url)}")
 
 
+@db.command("analyze")
+def db_analyze() -> None:
+    """Refresh the query planner's statistics (daily: kiosk-analyze.timer)."""
+    from kiosk.db import analyze
+
+    env = _env()
+    took = analyze(env.state.database.engine)
+    click.echo(f"statistics refreshed in {took:.1f} s: {_safe_url(env.settings.database_url)}")
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

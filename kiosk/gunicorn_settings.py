@@ -31,8 +31,11 @@ def settings_for(app: str) -> dict[str, Any]:
         # nginx keeps connections to us open (upstream keepalive): reuse them a while.
         "keepalive": 5,
         # Recycle workers now and then (slow leaks), staggered so they never restart together.
-        "max_requests": 2000,
-        "max_requests_jitter": 200,
+        # A start costs a worker about a second of CPU (imports, building the app): at 2,000
+        # requests a busy portal spent a tenth of its two cores restarting workers. 20,000
+        # is still every minute or two per worker at full load.
+        "max_requests": 20000,
+        "max_requests_jitter": 2000,
         # The app is imported in each worker, not in the master: a worker that dies takes
         # nothing with it, and database pools are never shared across a fork.
         "preload_app": False,

@@ -154,6 +154,24 @@ def test_db_current_names_the_revisions(run: Any) -> None:
     assert "release:" in result.output
 
 
+def test_db_analyze_gives_the_planner_statistics(run: Any, world: Any, kiosk_app: Any) -> None:
+    engine = kiosk_app.extensions["kiosk"].database.engine
+    result = run("db", "analyze")
+    assert result.exit_code == 0, result.output
+    assert "statistics refreshed" in result.output
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            tables = {row[0] for row in conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
+        else:
+            tables = {
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+                )
+            }
+    assert {"inmates", "terminals"} <= tables
+
+
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     env = {
         "KIOSK_INSTANCE_PATH": str(tmp_path),

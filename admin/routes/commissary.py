@@ -88,12 +88,6 @@ KIND_LABELS: dict[str, Any] = {
 PICK_LIST_MAX = 500
 
 
-@bp.app_template_filter("money")
-def money_filter(ore: int | None) -> str:
-    """Öre as kronor in the reader's language."""
-    return ledger.format_money(ore)
-
-
 def _placed_orders(staff: Staff) -> int | None:
     if not can(staff, Perm.COMMISSARY_MANAGE):
         return None

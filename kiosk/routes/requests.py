@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, raiseload
 from wtforms import TextAreaField
 
 from kiosk.errors import NotFound
@@ -89,6 +90,9 @@ def index() -> str:
             select(InmateRequest)
             .where(InmateRequest.inmate_id == inmate.id)
             .order_by(InmateRequest.submitted_at.desc(), InmateRequest.id.desc())
+            # The list shows each request's type name; the inmate is the reader, and
+            # named staff and the type's facilities are not shown here.
+            .options(raiseload("*"), joinedload(InmateRequest.type).raiseload("*"))
             .limit(PER_PAGE + 1)
             .offset((number - 1) * PER_PAGE)
         )

@@ -23,7 +23,7 @@ from kiosk.errors import DomainError, NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Category, Inmate, MediaFile, Order, OrderStatus
 from kiosk.routes.tiles import Tile, register_tile
-from kiosk.services import commissary, ledger
+from kiosk.services import commissary
 from kiosk.services import media as media_service
 from kiosk.web import access
 from kiosk.web.context import actor, db, now, user
@@ -61,12 +61,6 @@ STATUS_LABELS: dict[OrderStatus, Any] = {
     OrderStatus.CANCELLED: _l("Cancelled"),
     OrderStatus.REJECTED: _l("Rejected"),
 }
-
-
-@bp.app_template_filter("money")
-def money_filter(ore: int | None) -> str:
-    """Öre as kronor in the reader's language."""
-    return ledger.format_money(ore)
 
 
 class AddForm(BaseForm):

@@ -13,9 +13,9 @@ from functools import cached_property, lru_cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask_babel import lazy_gettext as _l
 
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 
 PASSWORD_MIN = 12
 # Long enough for any passphrase, short enough that hashing cannot be used to tie up a worker.

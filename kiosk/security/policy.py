@@ -12,10 +12,10 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import (
     AuditEvent,
     Course,

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import ColumnElement, Engine, insert, select, update
+from sqlalchemy import ColumnElement, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import CallbackDict
@@ -31,6 +31,14 @@ from kiosk.security.tokens import new_token, token_hash
 log = logging.getLogger(__name__)
 
 _TOKEN_MAX = 100
+
+
+# Built once: every request runs it, and building the expression cost more than running it.
+_OPEN_SESSION = select(WebSession.__table__).where(
+    WebSession.token_hash == bindparam("digest"),
+    WebSession.app == bindparam("app"),
+    WebSession.ended_at.is_(None),
+)
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -139,13 +147,7 @@ class ServerSessionInterface(SessionInterface):
         now = self._now()
         digest = token_hash(token, self.app_name)
         with self._engine().connect() as conn:
-            row = conn.execute(
-                select(WebSession.__table__).where(
-                    WebSession.token_hash == digest,
-                    WebSession.app == self.app_name,
-                    WebSession.ended_at.is_(None),
-                )
-            ).first()
+            row = conn.execute(_OPEN_SESSION, {"digest": digest, "app": self.app_name}).first()
             conn.rollback()
         if row is None:
             return ServerSession(had_cookie=True)

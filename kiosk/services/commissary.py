@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import (
     AccountKind,
     CartItem,

@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import format_time
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import Inmate, InmateStatus, PinThrottle, SignInFailure, Terminal
 from kiosk.security.passwords import SecretHasher
 from kiosk.security.sessions import end_sessions

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import Facility, Inmate, InmateStatus, PinThrottle, Unit
 from kiosk.security.passwords import SecretHasher, check_pin, new_pin
 from kiosk.security.sessions import end_sessions

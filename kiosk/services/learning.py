@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import (
     Assignment,
     Certificate,
@@ -51,7 +51,6 @@ from kiosk.models import (
     Submission,
     Unit,
 )
-from kiosk.sanitize import clean_html
 from kiosk.security.policy import Perm, can, in_scope, may_study
 from kiosk.services import audit
 from kiosk.services import media as media_service
@@ -315,6 +314,10 @@ def text_to_html(body: str) -> str:
 
 def render_lesson_body(body: str) -> str:
     """The cleaned HTML a lesson body turns into (also what the preview shows)."""
+    # Imported here: only staff save or preview lessons (pages show the stored
+    # ``body_html``), so the inmate portal never loads bleach and html5lib for it.
+    from kiosk.sanitize import clean_html
+
     return clean_html(text_to_html(body))
 
 
@@ -533,11 +536,30 @@ def outline(session: Session, course: Course) -> list[ModuleOutline]:
     return list(modules.values())
 
 
+# Statements of the learner's lesson page, built once (building them cost more than
+# running them).
+_ENROLMENT = select(Enrolment).where(
+    Enrolment.course_id == bindparam("course_id"), Enrolment.inmate_id == bindparam("inmate_id")
+)
+_COURSE_MEDIA = (
+    select(CourseMedia)
+    .where(CourseMedia.course_id == bindparam("course_id"))
+    .order_by(CourseMedia.position, CourseMedia.id)
+)
+_LESSON_ORDER = (
+    select(Lesson.id)
+    .join(Module, Module.id == Lesson.module_id)
+    .where(Lesson.course_id == bindparam("course_id"))
+    .order_by(Module.position, Module.id, Lesson.position, Lesson.id)
+)
+_READ_AT = select(LessonRead.read_at).where(
+    LessonRead.lesson_id == bindparam("lesson_id"), LessonRead.inmate_id == bindparam("inmate_id")
+)
+
+
 def enrolment_of(session: Session, course_id: int, inmate_id: int) -> Enrolment | None:
     """The learner's enrolment row in a course, if any."""
-    return session.scalars(
-        select(Enrolment).where(Enrolment.course_id == course_id, Enrolment.inmate_id == inmate_id)
-    ).first()
+    return session.scalars(_ENROLMENT, {"course_id": course_id, "inmate_id": inmate_id}).first()
 
 
 def visible_course(session: Session, inmate: Inmate, course_id: int) -> Course:
@@ -579,13 +601,7 @@ def lesson_view(
     queries, whatever the size of the course)."""
     module = session.get(Module, lesson.module_id)
     assert module is not None  # noqa: S101 - foreign key
-    items = list(
-        session.scalars(
-            select(CourseMedia)
-            .where(CourseMedia.course_id == course.id)
-            .order_by(CourseMedia.position, CourseMedia.id)
-        )
-    )
+    items = list(session.scalars(_COURSE_MEDIA, {"course_id": course.id}))
     by_id = {m.id: m for m in items}
     shown = [m for m in items if m.lesson_id == lesson.id and m.family != "captions"]
     captions = {
@@ -593,22 +609,11 @@ def lesson_view(
         for m in shown
         if m.captions_id is not None and m.captions_id in by_id
     }
-    order = list(
-        session.execute(
-            select(Lesson.id)
-            .join(Module, Module.id == Lesson.module_id)
-            .where(Lesson.course_id == course.id)
-            .order_by(Module.position, Module.id, Lesson.position, Lesson.id)
-        ).scalars()
-    )
+    order = list(session.execute(_LESSON_ORDER, {"course_id": course.id}).scalars())
     index = order.index(lesson.id)
     read_at = None
     if inmate_id is not None:
-        read_at = session.scalar(
-            select(LessonRead.read_at).where(
-                LessonRead.lesson_id == lesson.id, LessonRead.inmate_id == inmate_id
-            )
-        )
+        read_at = session.scalar(_READ_AT, {"lesson_id": lesson.id, "inmate_id": inmate_id})
     return LessonView(
         course=course,
         lesson=lesson,

@@ -21,15 +21,17 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
+from babel import numbers
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import (
     AccountKind,
     Hold,
@@ -115,11 +117,18 @@ def parse_amount(raw: str | None, *, allow_negative: bool = False, field: str = 
 
 def format_money(ore: int | None, locale: str | None = None) -> str:
     """Öre as kronor in the reader's language: "1 234,50 kr" / "SEK 1,234.50"."""
-    from flask_babel import format_currency
+    from flask_babel import get_locale
 
     if ore is None:
         return ""
-    return str(format_currency(Decimal(ore) / 100, "SEK"))
+    return _format_kronor(int(ore), locale or get_locale())
+
+
+@lru_cache(maxsize=8192)
+def _format_kronor(ore: int, locale: Any) -> str:
+    # Cached: a catalogue or statement shows the same few amounts again and again, and
+    # Babel parses and applies the currency pattern afresh on every call.
+    return str(numbers.format_currency(Decimal(ore) / 100, "SEK", locale=locale))
 
 
 def kronor_text(ore: int) -> str:

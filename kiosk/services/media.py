@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import IO, Final
 
 from flask import Response, send_file
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import MediaFile
 from kiosk.security.headers import MEDIA_CONTENT_SECURITY_POLICY
 from kiosk.services import audit

@@ -8,12 +8,12 @@ import json
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import Facility, Unit
 from kiosk.services import audit
 from kiosk.services.audit import Actor

@@ -11,11 +11,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import Staff
 from kiosk.models.requests import Effect, InmateRequest, PhoneContact, Visit
 from kiosk.security.crypto import Vault

@@ -18,13 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import Facility, Inmate, Role, Staff, StaffFacility
 from kiosk.models.requests import (
     DECIDED_STATUSES,

@@ -6,12 +6,12 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import Facility, RecoveryCode, Role, Staff, StaffFacility, StaffRole
 from kiosk.security import totp
 from kiosk.security.crypto import Vault

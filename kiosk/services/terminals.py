@@ -12,14 +12,12 @@ import datetime as dt
 import re
 from urllib.parse import unquote
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
+from kiosk.i18n import _l
 from kiosk.models import Terminal, Unit
 from kiosk.security.sessions import end_sessions
 from kiosk.security.tokens import new_code, new_token, normalize_code, token_hash
@@ -62,6 +60,11 @@ def fingerprint_from_header(raw: str | None) -> str | None:
     text = unquote(raw).strip()
     if not text.startswith("-----BEGIN CERTIFICATE-----"):
         return normalize_fingerprint(text)
+    # Imported here, not with the module: cryptography is about 9 MB resident, and only
+    # a server behind nginx with client certificates parses one.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     try:
         cert = x509.load_pem_x509_certificate(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
@@ -184,6 +187,12 @@ def enrol(
     return result
 
 
+# Built once: every portal request runs it.
+_BY_CREDENTIAL = select(Terminal).where(
+    Terminal.credential_hash == bindparam("digest"), Terminal.revoked_at.is_(None)
+)
+
+
 def identify(
     session: Session, *, credential: str | None, fingerprint: str | None, require_cert: bool
 ) -> Terminal | None:
@@ -196,10 +205,7 @@ def identify(
     if not credential or len(credential) > 100:
         return None
     terminal = session.scalars(
-        select(Terminal).where(
-            Terminal.credential_hash == token_hash(credential, _CREDENTIAL_CONTEXT),
-            Terminal.revoked_at.is_(None),
-        )
+        _BY_CREDENTIAL, {"digest": token_hash(credential, _CREDENTIAL_CONTEXT)}
     ).first()
     if terminal is None:
         return None

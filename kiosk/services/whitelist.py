@@ -12,13 +12,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, raiseload
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
+from kiosk.i18n import _l
 from kiosk.models import (
     CachedPage,
     Facility,
@@ -380,6 +380,9 @@ def rules_in_force(
             unit_clause,
         )
         .order_by(WhitelistRule.prefix, WhitelistRule.id)
+        # The reader needs the rules' own columns only; joining in who proposed and
+        # approved each (and their roles) cost more than the rest of the page.
+        .options(raiseload("*"))
     )
     return list(session.scalars(stmt))
 

@@ -10,7 +10,6 @@ from typing import Any
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
-from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -24,11 +23,12 @@ from kiosk.clock import Clock
 from kiosk.config import Settings, load_or_create_secrets
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError
-from kiosk.i18n import LANGUAGE_NAMES, TRANSLATIONS_DIR, direction
+from kiosk.i18n import LANGUAGE_NAMES, TRANSLATIONS_DIR, _l, direction
 from kiosk.security.headers import apply_security_headers
 from kiosk.security.sessions import ServerSession, ServerSessionInterface
 from kiosk.services import audit
 from kiosk.services.audit import Actor
+from kiosk.web import formatting
 from kiosk.web.access import RATE_ATTR, UPLOAD_ATTR, is_static
 from kiosk.web.context import close_db
 from kiosk.web.state import EXTENSION, KioskState, build_state
@@ -157,6 +157,7 @@ def build_app(
         default_timezone=settings.timezone,
         locale_selector=locale_selector,
     )
+    formatting.install(app)
     login = LoginManager(app)
     login.session_protection = None  # sessions are bound to terminals and rotated by us
 
