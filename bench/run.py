@@ -91,6 +91,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         "KIOSK_INSTANCE_PATH": str(settings.instance_path),
         "KIOSK_DATABASE_URL": settings.database_url,
         "KIOSK_LOG_LEVEL": "warning",
+        # As the systemd units run the apps (deploy/kiosk-portal@.service).
+        "MALLOC_ARENA_MAX": "2",
     }
 
 

@@ -85,6 +85,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
         # WAL with NORMAL is durable across application crashes; only an OS crash can
         # lose the last transactions, never corrupt the file.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Page cache of 1 MiB per connection instead of SQLite's 2 MB: a worker holds up to
+        # eight connections, and every commit by another connection empties the others'
+        # caches in WAL mode anyway. Measured on the benchmark data: 1 MiB reads at most one
+        # page more per request from the OS cache than 2 MB; 256 KiB starts to thrash.
+        cursor.execute("PRAGMA cache_size=-1024")
     finally:
         cursor.close()
 

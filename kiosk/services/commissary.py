@@ -10,13 +10,15 @@ handed over is charged).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from kiosk.db import unit_of_work
@@ -178,21 +180,21 @@ def week_start(tz: str, now: dt.datetime) -> dt.date:
     return local - dt.timedelta(days=local.weekday())
 
 
-def _active_stop_stmt(inmate: Inmate):  # type: ignore[no-untyped-def]
+def _active_stop_where(facility_id: Any, unit_id: Any) -> tuple[ColumnElement[bool], ...]:
     return (
-        select(OrderingStop)
-        .where(
-            OrderingStop.facility_id == inmate.facility_id,
-            OrderingStop.ended_at.is_(None),
-            or_(OrderingStop.unit_id.is_(None), OrderingStop.unit_id == inmate.unit_id),
-        )
-        .order_by(OrderingStop.id)
+        OrderingStop.facility_id == facility_id,
+        OrderingStop.ended_at.is_(None),
+        or_(OrderingStop.unit_id.is_(None), OrderingStop.unit_id == unit_id),
     )
 
 
 def active_stop(session: Session, inmate: Inmate) -> OrderingStop | None:
     """The lockdown that stops this inmate's ordering now, if any."""
-    return session.scalars(_active_stop_stmt(inmate)).first()
+    return session.scalars(
+        select(OrderingStop)
+        .where(*_active_stop_where(inmate.facility_id, inmate.unit_id))
+        .order_by(OrderingStop.id)
+    ).first()
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ class Summary:
     stop: OrderingStop | None
 
 
-def weekly_spent_stmt(inmate_id: int, week: dt.date):  # type: ignore[no-untyped-def]
+def weekly_spent_stmt(inmate_id: Any, week: Any) -> Select[Any]:
     """What counts against the weekly limit: open orders in full, delivered ones as charged."""
     return select(func.coalesce(func.sum(func.coalesce(Order.charged, Order.total)), 0)).where(
         Order.inmate_id == inmate_id,
@@ -397,6 +399,68 @@ def _order_for_update(session: Session, order_id: int) -> Order:
     return order
 
 
+@functools.cache
+def _order_probe_stmt() -> Select[Any]:
+    """One statement: the order made earlier with a key, a lockdown, the facility's rules.
+
+    Built once (with bound parameters): building statements costs more than running them.
+    """
+    existing = (
+        select(Order.id)
+        .where(
+            Order.inmate_id == bindparam("inmate_id"),
+            Order.idempotency_key == bindparam("key"),
+        )
+        .scalar_subquery()
+    )
+    stop = (
+        select(OrderingStop.id)
+        .where(*_active_stop_where(bindparam("facility_id"), bindparam("unit_id")))
+        .order_by(OrderingStop.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(CommissarySettings, existing, stop)
+        .select_from(Facility)
+        .outerjoin(CommissarySettings, CommissarySettings.facility_id == Facility.id)
+        .where(Facility.id == bindparam("facility_id"))
+    )
+
+
+@functools.cache
+def _order_products_stmt() -> Select[Any]:
+    """One statement: the products locked in id order, with their restrictions, how many of
+    each the inmate bought this week and what counts against the weekly money limit.
+
+    A line delivered short counts what was handed over.
+    """
+    inmate_id: Any = bindparam("inmate_id")
+    week: Any = bindparam("week")
+    bought = (
+        select(func.sum(func.coalesce(OrderLine.delivered, OrderLine.quantity)))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.inmate_id == inmate_id,
+            Order.week_start == week,
+            Order.status.in_(COUNTED_ORDER_STATUSES),
+            OrderLine.product_id == Product.id,
+        )
+        .correlate(Product)
+        .scalar_subquery()
+    )
+    spent = weekly_spent_stmt(inmate_id, week).scalar_subquery()
+    return (
+        select(Product, bought, spent)
+        .where(Product.id.in_(bindparam("product_ids", expanding=True)))
+        .order_by(Product.id)
+        .with_for_update(of=Product)
+        # The restrictions in the same statement; the picture is not needed here.
+        .options(joinedload(Product.restrictions), lazyload(Product.picture))
+        .execution_options(populate_existing=True)
+    )
+
+
 def place_order(
     session: Session,
     *,
@@ -415,19 +479,15 @@ def place_order(
     created = False
     with unit_of_work(session):
         account = ledger.lock_inmate_account(session, inmate)
-        # One statement, after the account lock (so it sees an order placed with this key
-        # while we waited): an order made earlier with this key, a lockdown, the rules.
-        existing_id = (
-            select(Order.id)
-            .where(Order.inmate_id == inmate.id, Order.idempotency_key == key)
-            .scalar_subquery()
-        )
-        stop_id = _active_stop_stmt(inmate).with_only_columns(OrderingStop.id).limit(1)
+        # After the account lock, so it sees an order placed with this key while we waited.
         saved_rules, existing_order, stop_found = session.execute(
-            select(CommissarySettings, existing_id, stop_id.scalar_subquery())
-            .select_from(Facility)
-            .outerjoin(CommissarySettings, CommissarySettings.facility_id == Facility.id)
-            .where(Facility.id == inmate.facility_id)
+            _order_probe_stmt(),
+            {
+                "inmate_id": inmate.id,
+                "facility_id": inmate.facility_id,
+                "unit_id": inmate.unit_id,
+                "key": key,
+            },
         ).one()
         if existing_order is not None:
             existing = session.get(Order, existing_order)
@@ -446,32 +506,12 @@ def place_order(
         if len(items) > MAX_LINES:
             raise CommissaryError(_l("The cart can hold %(n)d different products.", n=MAX_LINES))
         week = week_start(tz, now)
-        # One statement locks the products (in id order) and reads, per product, how many
-        # the inmate bought this week, and what counts against the weekly money limit. The
-        # inmate's orders cannot change meanwhile: every writer of them holds the account
-        # lock taken above, and this statement's snapshot is taken after that lock.
-        # A line delivered short counts what was handed over.
-        bought_col = (
-            select(func.sum(func.coalesce(OrderLine.delivered, OrderLine.quantity)))
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(
-                Order.inmate_id == inmate.id,
-                Order.week_start == week,
-                Order.status.in_(COUNTED_ORDER_STATUSES),
-                OrderLine.product_id == Product.id,
-            )
-            .correlate(Product)
-            .scalar_subquery()
-        )
+        # The inmate's orders cannot change from here on: every writer of them holds the
+        # account lock taken above, and this statement's snapshot is taken after that lock.
         rows = (
             session.execute(
-                select(Product, bought_col, weekly_spent_stmt(inmate.id, week).scalar_subquery())
-                .where(Product.id.in_(sorted(items)))
-                .order_by(Product.id)
-                .with_for_update(of=Product)
-                # The restrictions in the same statement; the picture is not needed here.
-                .options(joinedload(Product.restrictions), lazyload(Product.picture))
-                .execution_options(populate_existing=True)
+                _order_products_stmt(),
+                {"inmate_id": inmate.id, "week": week, "product_ids": sorted(items)},
             )
             .unique()
             .all()

@@ -51,7 +51,6 @@ from kiosk.models import (
     Submission,
     Unit,
 )
-from kiosk.sanitize import clean_html
 from kiosk.security.policy import Perm, can, in_scope, may_study
 from kiosk.services import audit
 from kiosk.services import media as media_service
@@ -315,6 +314,10 @@ def text_to_html(body: str) -> str:
 
 def render_lesson_body(body: str) -> str:
     """The cleaned HTML a lesson body turns into (also what the preview shows)."""
+    # Imported here: only staff save or preview lessons (pages show the stored
+    # ``body_html``), so the inmate portal never loads bleach and html5lib for it.
+    from kiosk.sanitize import clean_html
+
     return clean_html(text_to_html(body))
 
 

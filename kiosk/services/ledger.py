@@ -16,6 +16,7 @@ Rules that hold here and nowhere else:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from babel import numbers
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -210,18 +211,24 @@ def lock_accounts(session: Session, ids: Iterable[int]) -> dict[int, LedgerAccou
     return {row.id: row for row in rows}
 
 
+@functools.cache
+def _lock_by_key_stmt() -> Select[LedgerAccount]:
+    # Built once, with a bound parameter: building a statement costs more than running it.
+    return (
+        select(LedgerAccount)
+        .where(LedgerAccount.key == bindparam("key"))
+        .with_for_update(of=LedgerAccount)
+        .execution_options(populate_existing=True)
+    )
+
+
 def lock_inmate_account(session: Session, inmate: Inmate) -> LedgerAccount:
     """An inmate's account locked for update (made first if missing).
 
     One statement when the account exists (the usual case). Only for a caller that locks
     no other account in the same transaction before it (the id order of ``lock_accounts``).
     """
-    found = session.scalar(
-        select(LedgerAccount)
-        .where(LedgerAccount.key == inmate_key(inmate.id))
-        .with_for_update(of=LedgerAccount)
-        .execution_options(populate_existing=True)
-    )
+    found = session.scalar(_lock_by_key_stmt(), {"key": inmate_key(inmate.id)})
     if found is not None:
         return found
     account_id = ensure_inmate_account(session, inmate)

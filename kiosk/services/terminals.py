@@ -12,8 +12,6 @@ import datetime as dt
 import re
 from urllib.parse import unquote
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -62,6 +60,11 @@ def fingerprint_from_header(raw: str | None) -> str | None:
     text = unquote(raw).strip()
     if not text.startswith("-----BEGIN CERTIFICATE-----"):
         return normalize_fingerprint(text)
+    # Imported here, not with the module: cryptography is about 9 MB resident, and only
+    # a server behind nginx with client certificates parses one.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     try:
         cert = x509.load_pem_x509_certificate(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError):

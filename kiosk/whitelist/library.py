@@ -12,11 +12,14 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from libzim.reader import Archive  # type: ignore[import-untyped]
-from libzim.search import Query, Searcher  # type: ignore[import-untyped]
-from libzim.suggestion import SuggestionSearcher  # type: ignore[import-untyped]
+if TYPE_CHECKING:
+    from libzim.reader import Archive  # type: ignore[import-untyped]
+
+# libzim (its C++ library, about 5 MB resident) is imported where an archive is first
+# opened or searched, not when the app starts: a worker that never opens a library
+# never holds it.
 
 from kiosk.whitelist.fetch import kind_of
 
@@ -129,6 +132,9 @@ class Library:
         if not text:
             return []
         found: list[str] = []
+        from libzim.search import Query, Searcher  # type: ignore[import-untyped]
+        from libzim.suggestion import SuggestionSearcher  # type: ignore[import-untyped]
+
         if self.archive.has_title_index:
             suggestion = SuggestionSearcher(self.archive).suggest(text)
             found.extend(suggestion.getResults(0, limit))
@@ -156,8 +162,10 @@ def _open(path: Path) -> Archive:
         cached = _OPEN.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        import libzim.reader  # type: ignore[import-untyped]
+
         try:
-            archive = Archive(str(path))
+            archive = libzim.reader.Archive(str(path))
         except RuntimeError as exc:
             raise LibraryMissing(path.name) from exc
         if len(_OPEN) > 32:

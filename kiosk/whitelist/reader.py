@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Final
 from urllib.parse import quote, urljoin
 
-from kiosk.sanitize import clean_reader_html, page_title
 from kiosk.whitelist.urls import Whitelist, canonicalize
 
 _META_CHARSET: Final = re.compile(
@@ -83,6 +82,10 @@ def render(
     def rewrite_image(src: str) -> str | None:
         target = absolute(src)
         return None if target is None else image_for(target)
+
+    # The cleaner (bleach with html5lib, 1-2 MB resident) is imported on first use, so
+    # that a worker that never shows a fetched page never holds it.
+    from kiosk.sanitize import clean_reader_html, page_title
 
     body = clean_reader_html(
         html, rewrite_link=rewrite_link, rewrite_image=rewrite_image, unavailable=unavailable
