@@ -15,7 +15,6 @@ cProfile; with ``--threads`` it also places orders from several threads at once
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import datetime as dt
 import io
@@ -24,15 +23,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import create_engine, event
 
-from bench.config import BenchConfig
 from bench.orders import fill_carts, unique_inmates
 from bench.pages import find
+from bench.profile import prepared_database, profiling_arguments
 from bench.sessions import Client, refresh_sessions
 
 refusals: list[str] = []
@@ -101,25 +99,13 @@ def _threaded(
 
 def main() -> int:
     """Fill carts, place orders, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--db", default="postgresql", choices=["sqlite", "postgresql"])
-    parser.add_argument("-n", type=int, default=200, help="orders per measurement")
+    parser = profiling_arguments(__doc__, default_db="postgresql")
     parser.add_argument("--threads", type=int, default=0, help="also place orders from N threads")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile")
-    parser.add_argument("--top", type=int, default=30)
-    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"])
-    parser.add_argument("--sql", action="store_true", help="print one order's statements")
     args = parser.parse_args()
 
-    from bench.run import build_apps, prepare
+    from bench.run import build_apps
 
-    config = replace(BenchConfig.from_env(), databases=(args.db,), reuse_data=True)
-    started = time.monotonic()
-
-    def log(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
-
-    prep = prepare(config, args.db, log)
+    prep = prepared_database(args.db)
     app = build_apps(prep.settings)["kiosk"]
     inmates = unique_inmates(prep.clients)
     engine = create_engine(prep.url)

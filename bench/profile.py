@@ -101,27 +101,40 @@ def _print_statements(app: Flask, send: Callable[[], int]) -> None:
         print(f"    {ms:8.2f} ms  {' '.join(statement.split())[:300]}")
 
 
-def main() -> int:
-    """Measure the chosen pages on the chosen database and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
-    parser.add_argument("--pages", default="", help="comma-separated page names (default all)")
-    parser.add_argument("-n", type=int, default=200, help="requests per page")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of each page")
+def profiling_arguments(doc: str | None, *, default_db: str) -> argparse.ArgumentParser:
+    """The options both profiling tools share (database, count, cProfile, statements)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else "")
+    parser.add_argument("--db", default=default_db, choices=["sqlite", "postgresql"])
+    parser.add_argument("-n", type=int, default=200, help="requests per measurement")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"])
     parser.add_argument("--sql", action="store_true", help="print each statement's time")
-    args = parser.parse_args()
+    return parser
 
-    from bench.run import build_apps, prepare
 
-    config = replace(BenchConfig.from_env(), databases=(args.db,), reuse_data=True)
+def prepared_database(db: str) -> Any:
+    """The benchmark database of this kind, ready (earlier data reused), with its log."""
+    from bench.run import prepare
+
+    config = replace(BenchConfig.from_env(), databases=(db,), reuse_data=True)
     started = time.monotonic()
 
     def log(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
-    prep = prepare(config, args.db, log)
+    return prepare(config, db, log)
+
+
+def main() -> int:
+    """Measure the chosen pages on the chosen database and print the table."""
+    parser = profiling_arguments(__doc__, default_db="sqlite")
+    parser.add_argument("--pages", default="", help="comma-separated page names (default all)")
+    args = parser.parse_args()
+
+    from bench.run import build_apps
+
+    prep = prepared_database(args.db)
     apps = build_apps(prep.settings)
     endpoints = {name: set(app.view_functions) for name, app in apps.items()}
     wanted = {p.strip() for p in args.pages.split(",") if p.strip()}
