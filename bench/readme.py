@@ -118,6 +118,13 @@ def markdown(results: dict[str, Any]) -> str:
                     if k in ("kiosk", "admin", "reference")
                 )
             )
+        during = run.get("references", {}).get("flask_during_pages")
+        if during:
+            lines.append(
+                f"- bare Flask measured again just before and after each page: "
+                f"{_n(during['min_rps'])} to {_n(during['max_rps'])} req/s (each page's"
+                f" x Flask uses the mean of the two slices around it; the machine's speed drifts)"
+            )
         loads = [r.get("load_average") for r in run.get("pages", [])] + [
             p.get("load_average") for p in term.get("probes", [])
         ]

@@ -113,6 +113,12 @@ def table(results: dict[str, Any]) -> str:
             if name in refs:
                 r = refs[name]
                 out.append(_line(label, *_figures(r), "", _kb(r), "", ""))
+        during = refs.get("flask_during_pages")
+        if during:
+            out.append(
+                f"(bare Flask measured again around each page: {during['min_rps']:.0f} to "
+                f"{during['max_rps']:.0f} req/s; each ratio uses the figures around its page)"
+            )
         for row in run.get("pages", []):
             out.append(
                 _line(

@@ -401,12 +401,31 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
         # Pages.
         measured: list[dict[str, Any]] = []
         engine = create_engine(prep.url)
+        # The machine's speed drifts over minutes (a shared VM): each page's ratio is
+        # judged against bare Flask measured in a short slice just before and just after it.
+        around: list[float] = []
+
+        def bracket() -> float:
+            slice_ = wrk.run(
+                ref_srv.url,
+                ref_requests,
+                expect=(200,),
+                duration=max(2.0, config.duration / 4),
+                connections=config.connections,
+                threads=config.wrk_threads,
+                workdir=config.workdir,
+            )
+            around.append(slice_.rps)
+            return slice_.rps
+
         for page in [p for p in pages if "orders" not in p.tags]:
             sessions.refresh_sessions(engine, prep.clients, dt.datetime.now(dt.UTC))
             prepared = _requests_for(page, prep)
             if not prepared:
                 continue
+            before = bracket()
             figures = load(config, by_app[page.app], prepared, page.expect)
+            after = bracket()
             row: dict[str, Any] = {
                 "page": page.name,
                 "app": page.app,
@@ -415,7 +434,8 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
                 **figures.as_dict(),
                 "queries": result["in_process"].get(page.name, {}).get("queries"),
             }
-            flask_rps = refs.get("flask", {}).get("rps")
+            flask_rps = (before + after) / 2 if before and after else None
+            row["flask_rps_around"] = [round(before, 1), round(after, 1)]
             nginx_rps = refs.get("nginx", {}).get("rps")
             row["ratio_flask"] = round(figures.rps / flask_rps, 3) if flask_rps else None
             row["ratio_nginx"] = round(figures.rps / nginx_rps, 4) if nginx_rps else None
@@ -425,6 +445,15 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
                 f"errors {figures.errors}, ratio to Flask {row['ratio_flask']}"
             )
         result["pages"] = measured
+        if around:
+            refs["flask_during_pages"] = {
+                "min_rps": round(min(around), 1),
+                "max_rps": round(max(around), 1),
+            }
+            log(
+                f"{kind}: bare Flask measured around the pages: "
+                f"{min(around):.0f} to {max(around):.0f} req/s"
+            )
         engine.dispose()
 
         # Orders (once the commissary exists).
@@ -507,13 +536,21 @@ def terminal_model(
             f" {config.terminal_target}"
         )
     overloaded = False
+    cold = True  # the first probe, and the first after each restart, meet cold workers
 
     def run_probe(n: int) -> terminals.Probe:
-        nonlocal overloaded
+        nonlocal overloaded, cold
         if overloaded:
             server.restart()  # drop the last probe's abandoned backlog
+            cold = True
         terminals.wait_until_idle(server.port, limit_s=30)
         sessions.refresh_sessions(engine, kiosk_clients, dt.datetime.now(dt.UTC))
+        if cold:
+            views, failed = terminals.warm(
+                server.port, clients=kiosk_clients, pages=mix, data=prep.data
+            )
+            log(f"{prep.kind}: warmed the server with {views} views ({failed} failed)")
+            cold = False
         result = terminals.probe(
             server.port,
             n,

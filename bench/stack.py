@@ -84,6 +84,15 @@ def run(
     probes: list[dict[str, Any]] = []
     try:
         stack.start()
+        views, failed = terminals.warm(
+            stack.inmate_port,
+            clients=kiosk_clients,
+            pages=mix,
+            data=prep.data,
+            host=f"localhost:{stack.inmate_port}",
+            tls=tls,
+        )
+        log(f"{prep.kind}: through nginx: warmed the stack with {views} views ({failed} failed)")
         for n in sizes:
             terminals.wait_until_idle(
                 stack.inmate_port, host=f"localhost:{stack.inmate_port}", tls=tls

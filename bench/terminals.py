@@ -201,6 +201,55 @@ def wait_until_idle(
     return time.perf_counter() - began
 
 
+def warm(
+    port: int,
+    *,
+    clients: Sequence[Client],
+    pages: Sequence[Page],
+    data: PageData,
+    rounds: int = 4,
+    concurrency: int = 8,
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, int]:
+    """Send every page of the mix ``rounds`` x ``concurrency`` times, ``concurrency`` at once.
+
+    A freshly started (or restarted) server compiles its templates and imports its lazy
+    modules on the first views each worker serves; a probe that starts on a cold server
+    measures that, not the steady state a prison's servers spend their day in. Several
+    views at once reach every worker. Returns (views sent, views that failed or
+    answered a status the page does not expect).
+    """
+    mix = [p for p in pages if p.mix > 0]
+    jobs: list[tuple[bytes, tuple[int, ...]]] = []
+    for n in range(rounds * concurrency):
+        client = clients[n % len(clients)]
+        for page in mix:
+            jobs.append((raw_request(host, page, client, data, https=tls is not None), page.expect))
+
+    async def run_all() -> int:
+        gate = asyncio.Semaphore(concurrency)
+        failed = 0
+
+        async def one(request: bytes, expect: tuple[int, ...]) -> None:
+            nonlocal failed
+            async with gate:
+                try:
+                    status = await _view(port, request, timeout, tls)
+                except (OSError, TimeoutError, ssl.SSLError):
+                    failed += 1
+                    return
+                if status not in expect:
+                    failed += 1
+
+        await asyncio.gather(*(one(request, expect) for request, expect in jobs))
+        return failed
+
+    errors = asyncio.run(run_all())
+    return len(jobs), errors
+
+
 def probe(
     port: int,
     terminals: int,

@@ -182,6 +182,22 @@ def test_the_terminal_model_counts_views_latency_and_wrong_statuses(tiny_server:
     assert failing.first_error == "status 302"
 
 
+def test_warming_up_sends_every_page_to_every_worker_and_counts_wrong_statuses(
+    tiny_server: int,
+) -> None:
+    good = Client("kiosk", 1, 1, {"kiosk_session": "good"}, "t")
+    bad = Client("kiosk", 2, 2, {"kiosk_session": "gone"}, "t")
+    home = find("inmate home")
+    data = Generated(database_url="sqlite://")
+    assert terminals.warm(
+        tiny_server, clients=[good], pages=[home], data=data, rounds=2, concurrency=3
+    ) == (6, 0)
+    # Clients alternate: half the views carry a session the server no longer knows.
+    assert terminals.warm(
+        tiny_server, clients=[good, bad], pages=[home], data=data, rounds=1, concurrency=4
+    ) == (4, 2)
+
+
 def test_the_report_prints_measured_and_unmeasured_pages() -> None:
     row = {
         "page": "inmate home",
@@ -199,6 +215,7 @@ def test_the_report_prints_measured_and_unmeasured_pages() -> None:
         "runs": {
             "sqlite": {
                 "pages": [row],
+                "references": {"flask_during_pages": {"min_rps": 352.0, "max_rps": 611.0}},
                 "not_measured": [{"page": "lesson", "reason": "learning not on main yet"}],
                 "orders": {"measured": False, "reason": "commissary not on main yet"},
             }
@@ -209,6 +226,7 @@ def test_the_report_prints_measured_and_unmeasured_pages() -> None:
     assert "0.90" in text
     assert "lesson" in text
     assert "not measured" in text
+    assert "352 to 611 req/s" in text
 
 
 def test_benchmark_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
