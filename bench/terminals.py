@@ -217,9 +217,10 @@ def warm(
 
     A freshly started (or restarted) server compiles its templates and imports its lazy
     modules on the first views each worker serves; a probe that starts on a cold server
-    measures that, not the steady state a prison's servers spend their day in. Several
-    views at once reach every worker. Returns (views sent, views that failed or
-    answered a status the page does not expect).
+    measures that, not the steady state a prison's servers spend their day in. Views are
+    sent several at once so that, most likely, every worker gets some (nothing here checks
+    which worker answered). Returns (views sent, views that failed or answered a status
+    the page does not expect).
     """
     mix = [p for p in pages if p.mix > 0]
     jobs: list[tuple[bytes, tuple[int, ...]]] = []

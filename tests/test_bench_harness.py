@@ -182,7 +182,7 @@ def test_the_terminal_model_counts_views_latency_and_wrong_statuses(tiny_server:
     assert failing.first_error == "status 302"
 
 
-def test_warming_up_sends_every_page_to_every_worker_and_counts_wrong_statuses(
+def test_warming_up_sends_each_page_rounds_times_concurrency_and_counts_wrong_statuses(
     tiny_server: int,
 ) -> None:
     good = Client("kiosk", 1, 1, {"kiosk_session": "good"}, "t")
