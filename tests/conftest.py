@@ -45,19 +45,37 @@ def pytest_report_header(config: Any) -> str:
 # Databases -----------------------------------------------------------------
 
 
+_pg_engines: dict[str, Any] = {}
+
+
 def _pg_reset(url: str) -> None:
-    engine = create_engine(url)
-    tables = [t.name for t in Base.metadata.sorted_tables]
+    """Empty every table and restart every sequence, then put the audit chain's head back.
+
+    DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE of 55 tables makes new
+    files for each (about 300 ms a test, five minutes a run); DELETE takes about 10 ms.
+    Replica mode skips ordinary triggers, so the audit log's append-only guard and the
+    foreign-key checks do not run while everything goes.
+    """
+    engine = _pg_engines.get(url)
+    if engine is None:
+        engine = _pg_engines[url] = create_engine(url, pool_size=1, pool_pre_ping=True)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
-        # Replica mode skips ordinary triggers: the audit log's append-only guard too.
-        conn.execute(text("SET session_replication_role = replica"))
-        conn.execute(text(f"TRUNCATE TABLE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("SET session_replication_role = origin"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        # The names come from the models' metadata, not from input.
+        conn.exec_driver_sql("; ".join(f"DELETE FROM {name}" for name in tables))  # noqa: S608
+        sequences = conn.scalars(
+            text(
+                "SELECT sequence_name FROM information_schema.sequences"
+                " WHERE sequence_schema = current_schema()"
+            )
+        ).all()
+        if sequences:
+            conn.exec_driver_sql("; ".join(f"ALTER SEQUENCE {name} RESTART" for name in sequences))
         conn.execute(
             text("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, 0, :h, '')"),
             {"h": audit_service.GENESIS},
         )
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")
