@@ -101,6 +101,7 @@ def main() -> int:
     """Fill carts, place orders, print the figures."""
     parser = profiling_arguments(__doc__, default_db="postgresql")
     parser.add_argument("--threads", type=int, default=0, help="also place orders from N threads")
+    parser.add_argument("--callers", default="", help="with --profile: callers of matching names")
     args = parser.parse_args()
 
     from bench.run import build_apps
@@ -205,7 +206,10 @@ def main() -> int:
             send(c)
         profiler.disable()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
+        stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
+        stats.print_stats(args.top)
+        if args.callers:
+            stats.print_callers(args.callers)
         print(out.getvalue())
     if refusals:
         print("first answers other than 303:", refusals)

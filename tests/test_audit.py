@@ -241,3 +241,33 @@ def test_sessions_that_commit_in_turn_extend_one_chain(
     assert head == seqs[-1]
     result = verify(settings)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("count", [1, 3, audit_service._CACHED_BATCH, 25])
+def test_a_commit_of_any_number_of_events_extends_the_chain_intact(
+    kiosk_app: Flask, db: Any, settings: Any, count: int
+) -> None:
+    """Commits of up to a few events use statements built once; bulk changes build their
+    own. Both write every event, in order, with its details, and move the head to the last."""
+    from kiosk.db import unit_of_work
+
+    actor = audit_service.Actor.system("test")
+    for round_ in (1, 2):  # the second round reuses the statements of the first
+        with unit_of_work(db):
+            for i in range(count):
+                audit_service.record(
+                    db, f"test.bulk.{round_}", actor=actor, facility_id=None, details={"i": i}
+                )
+    rows = fresh(db).execute(
+        text(
+            "SELECT seq, action, details FROM audit_events"
+            " WHERE action LIKE 'test.bulk.%' ORDER BY seq"
+        )
+    )
+    written = [(action, json.loads(details)["i"]) for _seq, action, details in rows]
+    assert written == [(f"test.bulk.{r}", i) for r in (1, 2) for i in range(count)]
+    seqs = list(db.scalars(text("SELECT seq FROM audit_events ORDER BY seq")))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert db.execute(text("SELECT seq FROM audit_head")).scalar_one() == seqs[-1]
+    result = verify(settings)
+    assert result.exit_code == 0, result.output
