@@ -10,7 +10,6 @@ instance's audit key) over all its fields and the previous event's hash; the
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import json
@@ -21,7 +20,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Executable,
     String,
     bindparam,
     event,
@@ -264,59 +262,35 @@ def _before_commit(session: Session) -> None:
         session.execute(insert(AuditEvent).values(rows))
         session.execute(insert(AuditHead).values(id=HEAD_ID, **seal))
         return
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    if len(rows) > _CACHED_BATCH:
-        # A bulk change (an import): statements made for this size, compiled once.
-        events = insert(AuditEvent).values(rows)
-        move_head = update(AuditHead).where(AuditHead.id == HEAD_ID).values(**seal)
-        if postgresql:
-            written = events.returning(AuditEvent.seq).cte("written_events")
-            session.execute(move_head.add_cte(written))
-        else:
-            session.execute(events)
-            session.execute(move_head)
-        return
-    params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in _EVENT_COLUMNS}
-    params.update({f"head_{name}": value for name, value in seal.items()})
-    # On the connection: the ORM would read the flat parameters as attributes of a row.
+    # Core statements on the connection, built once (below), so SQLAlchemy compiles them
+    # once: an insert with the values written into it is compiled again on every commit
+    # (about 2 ms of Python, under the chain's lock).
     connection = session.connection()
-    for statement in _chain_statements(len(rows), postgresql):
-        connection.execute(statement, params)
-
-
-# Up to this many events in one commit (nearly every commit writes one or two) are written
-# by statements built once with bound parameters: SQLAlchemy then compiles them once.
-# Built with the values in them, as for bulk changes, they are compiled again on every
-# commit (about 2 ms of Python, under the chain's lock).
-_CACHED_BATCH = 8
-
-
-@functools.lru_cache(maxsize=2 * _CACHED_BATCH)
-def _chain_statements(count: int, postgresql: bool) -> tuple[Executable, ...]:
-    """The statements that append ``count`` events and move the head: one on PostgreSQL
-    (the insert in a CTE of the head's update, one round trip), two elsewhere."""
-    columns = AuditEvent.__table__.columns
-    events = insert(AuditEvent).values(
-        [
-            {name: bindparam(f"{name}_{i}", type_=columns[name].type) for name in _EVENT_COLUMNS}
-            for i in range(count)
-        ]
-    )
-    move_head = (
-        update(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .values(
-            seq=bindparam("head_seq", type_=BigInteger()),
-            hash=bindparam("head_hash", type_=String()),
-            mac=bindparam("head_mac", type_=String()),
-        )
-    )
-    if postgresql:
-        return (move_head.add_cte(events.returning(AuditEvent.seq).cte("written_events")),)
-    return (events, move_head)
+    head_params = {f"head_{name}": value for name, value in seal.items()}
+    if len(rows) == 1 and connection.dialect.name == "postgresql":
+        # Nearly every commit: one round trip, the insert in a CTE of the head's update.
+        connection.execute(_APPEND_ONE_PG, {**rows[0], **head_params})
+        return
+    connection.execute(insert(AuditEvent), rows)  # several rows: one executemany
+    connection.execute(_MOVE_HEAD, head_params)
 
 
 _EVENT_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns)
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == HEAD_ID)
+    .values(
+        seq=bindparam("head_seq", type_=BigInteger()),
+        hash=bindparam("head_hash", type_=String()),
+        mac=bindparam("head_mac", type_=String()),
+    )
+)
+_APPEND_ONE_PG = _MOVE_HEAD.add_cte(
+    insert(AuditEvent)
+    .values({c.key: bindparam(c.key, type_=c.type) for c in AuditEvent.__table__.columns})
+    .returning(AuditEvent.seq)
+    .cte("written_events")
+)
 
 
 @dataclass(frozen=True)
