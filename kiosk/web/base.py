@@ -28,7 +28,7 @@ from kiosk.security.headers import apply_security_headers
 from kiosk.security.sessions import ServerSession, ServerSessionInterface
 from kiosk.services import audit
 from kiosk.services.audit import Actor
-from kiosk.web import formatting
+from kiosk.web import formatting, icons
 from kiosk.web.access import RATE_ATTR, UPLOAD_ATTR, is_static
 from kiosk.web.context import close_db
 from kiosk.web.state import EXTENSION, KioskState, build_state
@@ -123,6 +123,7 @@ def build_app(
     )
     app.jinja_env.autoescape = True
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals["icon"] = icons.icon
     if settings.behind_proxy:
         # Exactly one trusted hop: the reviewed nginx in front of us.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
