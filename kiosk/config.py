@@ -159,9 +159,11 @@ class Settings:
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     enrolment_code_hours: int = 24
-    # Per app process: a gunicorn worker has 4 threads and each holds at most one
-    # connection; the overflow covers short side sessions (session-expiry audit, CLI).
-    # 2 apps x 2 servers x 2 workers x 8 = 64, below PostgreSQL's default 100.
+    # Per app process: a request holds at most two connections (the session store's and
+    # the ORM's), so a portal worker's 2 threads need 4 and a staff worker's 4 threads 8;
+    # the overflow also covers short side sessions (session-expiry audit, CLI). Two
+    # servers of each app: 2 x 3 x 8 + 2 x 2 x 8 = 80, below PostgreSQL's default 100
+    # (tests/test_gunicorn.py checks the sum).
     db_pool_size: int = 4
     db_max_overflow: int = 4
     db_echo: bool = False

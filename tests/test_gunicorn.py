@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kiosk.config import Settings
 from kiosk.gunicorn_logging import access_record
 from kiosk.gunicorn_settings import settings_for
 
@@ -25,6 +26,34 @@ def test_each_app_has_a_gunicorn_conf_that_names_it(app: str) -> None:
     assert conf["max_requests_jitter"] > 0, "workers never restart together"
     assert conf["timeout"] < 35, "gunicorn gives up before nginx does (proxy_read_timeout)"
     assert conf["logger_class"] == "kiosk.gunicorn_logging.JsonAccessLogger"
+
+
+def test_the_default_sizes_leave_postgresql_connections_to_spare(monkeypatch: Any) -> None:
+    """Every thread can hold its two connections, and the whole stack stays under 100.
+
+    A request holds the session store's connection and the ORM's; the stack runs two
+    servers of each app (README, "Production"); PostgreSQL allows 100 by default.
+    """
+    for name in ("KIOSK_WORKERS", "KIOSK_THREADS", "KIOSK_ADMIN_WORKERS", "KIOSK_ADMIN_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    per_process = Settings.db_pool_size + Settings.db_max_overflow
+    total = 0
+    for app in ("kiosk", "admin"):
+        conf = settings_for(app)
+        assert 2 * conf["threads"] <= per_process, app
+        total += 2 * conf["workers"] * per_process
+    assert total < 100
+
+
+def test_the_worker_settings_can_be_changed_per_app_from_the_environment(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setenv("KIOSK_WORKERS", "1")
+    monkeypatch.setenv("KIOSK_ADMIN_THREADS", "3")
+    assert settings_for("kiosk")["workers"] == 1
+    assert settings_for("kiosk")["threads"] == 2
+    assert settings_for("admin")["workers"] == 2
+    assert settings_for("admin")["threads"] == 3
 
 
 def test_every_gunicorn_choice_has_a_comment_saying_why() -> None:
