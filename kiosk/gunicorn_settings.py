@@ -11,12 +11,12 @@ import os
 from typing import Any
 
 # Processes x threads per server, for 2 cores. The portal's requests are short and mostly
-# Python, so threads of one process mostly wait for its GIL: three processes of two
-# threads keep both cores busy with less queueing behind a lock than two of four. The
+# Python, and threads of one process share its GIL: three processes of two threads
+# (likely for that reason; not profiled) carried more than two of four. The
 # benchmark's terminal model (bench/terminals.py, SQLite, 2026-12-05, two machines)
 # carried 2,025 terminals with p99 under 150 ms at 3 x 2 against 1,475-1,587 at 2 x 4
-# and 4 x 2, at the same memory per worker. The staff app keeps 2 x 4: few users, and its
-# pages wait longer on queries. KIOSK_WORKERS/KIOSK_THREADS (KIOSK_ADMIN_...) override.
+# and 4 x 2, at the same memory per worker. The staff app keeps 2 x 4 (few users; it was
+# not measured at 3 x 2). KIOSK_WORKERS/KIOSK_THREADS (KIOSK_ADMIN_...) override.
 DEFAULT_WORKERS_THREADS: dict[str, tuple[int, int]] = {"kiosk": (3, 2), "admin": (2, 4)}
 
 
@@ -25,8 +25,7 @@ def settings_for(app: str) -> dict[str, Any]:
     prefix = "KIOSK_" if app == "kiosk" else "KIOSK_ADMIN_"
     workers, threads = DEFAULT_WORKERS_THREADS[app]
     return {
-        # Threads, not more processes: requests mostly wait on the database and the
-        # network, and threads share one copy of the app (memory per worker stays low).
+        # Threads inside each process cover waits on the database and the network.
         # gthread, not gevent/eventlet: no monkey-patching under psycopg and argon2.
         "worker_class": "gthread",
         # Sized for 2 cores (see DEFAULT_WORKERS_THREADS). A thread holds at most two

@@ -48,6 +48,8 @@ def test_the_default_sizes_leave_postgresql_connections_to_spare(monkeypatch: An
 def test_the_worker_settings_can_be_changed_per_app_from_the_environment(
     monkeypatch: Any,
 ) -> None:
+    monkeypatch.delenv("KIOSK_THREADS", raising=False)
+    monkeypatch.delenv("KIOSK_ADMIN_WORKERS", raising=False)
     monkeypatch.setenv("KIOSK_WORKERS", "1")
     monkeypatch.setenv("KIOSK_ADMIN_THREADS", "3")
     assert settings_for("kiosk")["workers"] == 1
