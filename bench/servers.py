@@ -21,15 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.config import ROOT
+from kiosk.devstack import free_port, wait_for_own_port
 
 STATIC_SIZE = 8 * 1024
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(
@@ -175,7 +169,7 @@ def start_gunicorn(
         proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(name=name, port=port, proc=proc, log_path=log_path, argv=argv, env=full_env)
     try:
-        wait_for_port(port, proc=proc)
+        wait_for_own_port(name, port, proc)
     except RuntimeError:
         server.stop()
         raise RuntimeError(f"{name} did not start; see {log_path}") from None

@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, update
 
 from bench import terminals
 from bench.pages import Page
-from bench.servers import free_port
 from bench.sessions import refresh_sessions
+from kiosk.devstack import free_port
 
 if TYPE_CHECKING:
     from bench.config import BenchConfig

@@ -33,11 +33,21 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 
+# Ports this process has handed out. The kernel may give a closed port back to the next
+# bind(0): two servers of one stack could then be told the same port, the second fails to
+# bind, and the first answers for both (CI once saw the portal answer the staff upstream).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, never one this process handed out before."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, seconds: float = 20) -> None:
@@ -52,6 +62,46 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, seconds: floa
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port} after {seconds} s")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP ``port`` (IPv4), from /proc/net/tcp."""
+    found: set[str] = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def _holds_socket(pid: int, inodes: set[str]) -> bool:
+    """Whether process ``pid`` has one of these sockets open."""
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    return any(link.startswith("socket:[") and link[8:-1] in inodes for link in links)
+
+
+def wait_for_own_port(
+    name: str, port: int, proc: subprocess.Popen[bytes], seconds: float = 30
+) -> None:
+    """Until ``proc`` itself listens on ``port``, and not just anybody.
+
+    A port that accepts connections may be held by another process: gunicorn retries a
+    taken port for a few seconds before it gives up, and meanwhile the other process
+    would answer in its place. So look the listening socket up in /proc and make sure
+    ``proc`` holds it (where there is no /proc, accepting connections has to do).
+    """
+    wait_for_port(port, proc, seconds)
+    if not os.path.exists("/proc/net/tcp"):
+        return
+    deadline = time.monotonic() + seconds
+    while not _holds_socket(proc.pid, _listening_inodes(port)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} is not the server on port {port}")
+        time.sleep(0.05)
 
 
 @dataclass
@@ -306,7 +356,7 @@ class LocalStack:
     def wait_apps(self, *names: str) -> None:
         """Until the named servers listen."""
         for name in names or [s.name for s in self.servers]:
-            wait_for_port(self.app_ports[name], self.procs[name], seconds=30)
+            wait_for_own_port(name, self.app_ports[name], self.procs[name])
 
     def start(self) -> None:
         """Render nginx, start every app server and nginx, and wait until all listen."""

@@ -754,3 +754,38 @@ def test_make_stack_serves_a_signed_in_inmate_page_through_nginx(tmp_path: Path)
     assert "an inmate signed in through nginx" in result.output
     assert "passphrase" in result.output
     assert (tmp_path / "stack" / "pki" / "crl.pem").exists()
+
+
+def test_free_ports_are_never_handed_out_twice() -> None:
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_a_server_whose_port_is_taken_is_reported_not_mistaken_for_the_taker(
+    tmp_path: Path,
+) -> None:
+    """Another process on the port accepts connections; the stack must not take it for its
+    own server (CI once saw the portal answer on the staff upstream that way)."""
+    import socket
+
+    from kiosk.devstack import AppServer, LocalStack
+
+    with socket.socket() as taker:
+        taker.bind(("127.0.0.1", 0))
+        taker.listen()
+        port = int(taker.getsockname()[1])
+        local = LocalStack(
+            root=tmp_path,
+            database_url=f"sqlite:///{tmp_path / 'kiosk.sqlite3'}",
+            redis_url=None,
+            servers=[AppServer("admin", "admin", port, "admin:create_app()")],
+            inmate_port=free_port(),
+            staff_port=free_port(),
+            extra_env={"KIOSK_ADMIN_WORKERS": "1"},
+        )
+        try:
+            local.start_app("admin")
+            with pytest.raises(RuntimeError, match=f"admin is not the server on port {port}"):
+                local.wait_apps("admin")
+        finally:
+            local.stop()
