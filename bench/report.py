@@ -187,11 +187,13 @@ def table(results: dict[str, Any]) -> str:
         if goals:
             out.append(
                 "targets: "
-                + "; ".join(
-                    f"{name}: {'met' if g.get('met') else 'NOT met'}" for name, g in goals.items()
-                )
+                + "; ".join(f"{name}: {_verdict(g.get('met'))}" for name, g in goals.items())
             )
         data = run.get("data", {})
         out.append(f"data: {data.get('counts')}; generated in {data.get('generate_s', 0):.0f} s")
         out.append("")
     return "\n".join(out)
+
+
+def _verdict(met: bool | None) -> str:
+    return "not measured" if met is None else "met" if met else "NOT met"

@@ -229,6 +229,31 @@ def test_the_report_prints_measured_and_unmeasured_pages() -> None:
     assert "352 to 611 req/s" in text
 
 
+def test_a_target_this_run_did_not_measure_is_reported_as_not_measured() -> None:
+    from bench.run import targets
+
+    config = BenchConfig.from_env()
+    home = {"bytes": 18_000, "outside": []}
+    sqlite = {
+        "database": "sqlite",
+        "pages": [{"page": "inmate home", "inmate_page": True, "ratio_flask": 0.5}],
+        "in_process": {"_home_total": home},
+        "orders": {"orders_per_s": 500.0, "target_met": True},
+    }
+    goals = targets(config, sqlite)
+    assert goals["inmate_pages_at_least_0.8_of_flask"]["met"] is False
+    assert goals["home_page_under_30_kb_nothing_outside"]["met"] is True
+    assert goals["terminals"]["met"] is None, "the terminal model did not run"
+    assert goals["worker_memory_under_80_mb"]["met"] is None, "no memory was sampled"
+    assert goals["orders_200_per_s_no_overspend"]["met"] is None, "judged on PostgreSQL only"
+    postgresql = {**sqlite, "database": "postgresql"}
+    assert targets(config, postgresql)["orders_200_per_s_no_overspend"]["met"] is True
+    text = report.table({"runs": {"sqlite": {"database": "sqlite", "targets": goals}}})
+    assert "terminals: not measured" in text
+    assert "inmate_pages_at_least_0.8_of_flask: NOT met" in text
+    assert "home_page_under_30_kb_nothing_outside: met" in text
+
+
 def test_benchmark_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCH_DURATION", "3")
     monkeypatch.setenv("BENCH_SCALE", "0.1")
