@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session, defaultload, joinedload, lazyload
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
@@ -268,6 +268,9 @@ def visible_products_stmt(inmate: Inmate, *, category: Category | None, query: s
             ~restricted.exists(),
         )
         .order_by(Product.category, name, Product.id)
+        # The list shows picture_id only, and the NOT EXISTS above already applied the
+        # restrictions; lazyload, not noload, so a later policy check still sees them.
+        .options(lazyload(Product.picture), lazyload(Product.restrictions))
     )
     if category is not None:
         stmt = stmt.where(Product.category == category)
@@ -294,9 +297,17 @@ def product_for_inmate(session: Session, inmate: Inmate, product_id: int) -> Pro
 
 def cart_items(session: Session, inmate_id: int) -> list[CartItem]:
     """The cart, products loaded in the same query."""
+    # The pages show names and prices: the picture row and the restrictions are not needed
+    # (lazyload: whoever does touch them still gets them, e.g. the policy).
     return list(
         session.scalars(
-            select(CartItem).where(CartItem.inmate_id == inmate_id).order_by(CartItem.id)
+            select(CartItem)
+            .where(CartItem.inmate_id == inmate_id)
+            .order_by(CartItem.id)
+            .options(
+                defaultload(CartItem.product).lazyload(Product.picture),
+                defaultload(CartItem.product).lazyload(Product.restrictions),
+            )
         )
     )
 
