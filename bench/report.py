@@ -143,7 +143,7 @@ def table(results: dict[str, Any]) -> str:
                 out.append(
                     f"  N={probe['terminals']:>5}: {probe['rps']:>6.0f} views/s,"
                     f" p50 {probe['p50_ms']:.0f} ms, p99 {probe['p99_ms']:.0f} ms,"
-                    f" errors {probe['errors']} {probe['first_error']}"
+                    f" errors {probe['errors']} {probe['first_error']}" + _cpu(probe)
                 )
         front = run.get("through_nginx")
         if front:
@@ -197,3 +197,12 @@ def table(results: dict[str, Any]) -> str:
 
 def _verdict(met: bool | None) -> str:
     return "not measured" if met is None else "met" if met else "NOT met"
+
+
+def _cpu(probe: dict[str, Any]) -> str:
+    """Where a probe's CPU went, per view (older results have no such figures)."""
+    server = probe.get("server_cpu_ms_per_view") or 0
+    client = probe.get("client_cpu_ms_per_view") or 0
+    if not server:
+        return ""
+    return f"; CPU ms per view: server {server:.2f}, load generator {client:.2f}"

@@ -9,7 +9,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -551,6 +551,7 @@ def terminal_model(
             )
             log(f"{prep.kind}: warmed the server with {views} views ({failed} failed)")
             cold = False
+        cpu_before = server.cpu_seconds()
         result = terminals.probe(
             server.port,
             n,
@@ -562,6 +563,8 @@ def terminal_model(
             seed=n,
             timeout=5.0,
         )
+        server_cpu = server.cpu_seconds() - cpu_before
+        result = replace(result, server_cpu_ms=1000 * server_cpu / max(result.views, 1))
         overloaded = not result.ok(config.p99_limit_ms)
         return result
 

@@ -102,6 +102,21 @@ class Server:
         """The worker processes' ids."""
         return _children(self.proc.pid)
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by this server: master, living workers, and the workers it
+        has already reaped (recycled by max_requests), from /proc."""
+        total = 0
+        for pid in [self.proc.pid, *self.workers()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            # utime, stime; for the master also cutime, cstime (its reaped children).
+            total += int(fields[11]) + int(fields[12])
+            if pid == self.proc.pid:
+                total += int(fields[13]) + int(fields[14])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def sample(self) -> None:
         """Record the workers' resident memory now."""
         for pid in self.workers():
@@ -134,7 +149,7 @@ class Server:
             self.proc = subprocess.Popen(
                 self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        wait_for_port(self.port, proc=self.proc)
+        wait_for_own_port(self.name, self.port, self.proc)
         self._stop_sampling = threading.Event()
         self.start_sampling()
 

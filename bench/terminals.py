@@ -41,6 +41,11 @@ class Probe:
     client_lag_ms: float
     # The machine's 1-minute load average when the probe ended (other work competes).
     load_average: float = 0.0
+    # CPU time per view of this load generator (it shares the machine) and of the server
+    # (all its processes); 0 where not measured. With c cores the machine tops out near
+    # c * 1000 / (client + server) views per second.
+    client_cpu_ms: float = 0.0
+    server_cpu_ms: float = 0.0
 
     def ok(self, p99_limit_ms: float) -> bool:
         """No errors and p99 under the limit."""
@@ -56,6 +61,8 @@ class Probe:
             "rps": round(self.rps, 1),
             "errors": self.errors,
             "first_error": self.first_error,
+            "client_cpu_ms_per_view": round(self.client_cpu_ms, 2),
+            "server_cpu_ms_per_view": round(self.server_cpu_ms, 2),
             "p50_ms": round(self.p50_ms, 1),
             "p95_ms": round(self.p95_ms, 1),
             "p99_ms": round(self.p99_ms, 1),
@@ -283,7 +290,9 @@ def probe(
             t += period
     schedule.sort(key=lambda item: item[0])
     started = time.perf_counter()
+    cpu_started = time.process_time()
     latencies, errors, elapsed, lag = asyncio.run(_run(port, schedule, timeout, tls))
+    client_cpu = time.process_time() - cpu_started
     seconds = max(elapsed, time.perf_counter() - started - 0.2, 1e-6)
     return Probe(
         terminals=terminals,
@@ -299,6 +308,7 @@ def probe(
         rps=len(schedule) / duration,
         client_lag_ms=lag,
         load_average=os.getloadavg()[0],
+        client_cpu_ms=1000 * client_cpu / max(len(schedule), 1),
     )
 
 
@@ -324,7 +334,14 @@ def largest(
         verdict = "ok" if result.ok(p99_limit_ms) else "too slow or errors"
         log(
             f"terminals: N={n}: p99 {result.p99_ms:.0f} ms, errors {result.errors}, "
-            f"{result.rps:.0f} views/s (load average {result.load_average:.1f}): {verdict}"
+            f"{result.rps:.0f} views/s (load average {result.load_average:.1f}"
+            + (
+                f"; CPU ms per view: server {result.server_cpu_ms:.2f},"
+                f" load generator {result.client_cpu_ms:.2f}"
+                if result.server_cpu_ms
+                else ""
+            )
+            + f"): {verdict}"
         )
         return result.ok(p99_limit_ms)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,11 +176,45 @@ def test_the_terminal_model_counts_views_latency_and_wrong_statuses(tiny_server:
     assert result.views == 12
     assert result.errors == 0
     assert 0 < result.p50_ms < 1000
+    assert result.client_cpu_ms > 0, "the load generator's own CPU per view is measured"
     failing = terminals.probe(
         tiny_server, 2, clients=[bad], pages=[home], data=data, period=0.2, duration=0.4
     )
     assert failing.errors == failing.views == 4
     assert failing.first_error == "status 302"
+
+
+def test_a_servers_cpu_time_counts_its_workers_and_the_workers_it_reaped(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from bench.servers import Server
+
+    # A master that starts a busy child, reaps it, then starts another that stays busy.
+    burn = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.3: pass')"
+    master = (
+        "import subprocess, sys, time\n"
+        f"subprocess.run([sys.executable, '-c', {burn!r}])\n"
+        f"subprocess.Popen([sys.executable, '-c', {burn!r} + '; time.sleep(30)'])\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", master])
+    server = Server(name="busy", port=0, proc=proc, log_path=tmp_path / "busy.log")
+    try:
+        deadline = time.monotonic() + 20
+        while server.cpu_seconds() < 0.55 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.cpu_seconds() >= 0.55, "both children's CPU, the reaped one's included"
+        assert len(server.workers()) == 1
+    finally:
+        for pid in server.workers():
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
 
 
 def test_warming_up_sends_each_page_rounds_times_concurrency_and_counts_wrong_statuses(
