@@ -9,13 +9,12 @@ from typing import Any
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, raiseload
 from wtforms import TextAreaField
 
 from kiosk.errors import NotFound
 from kiosk.i18n import _, _l
 from kiosk.models import Inmate
-from kiosk.models.requests import InmateRequest, PhoneContact, Visit
+from kiosk.models.requests import InmateRequest, PhoneContact, RequestType, Visit
 from kiosk.routes.tiles import Tile, register_tile
 from kiosk.services import requests as svc
 from kiosk.web import access
@@ -85,14 +84,22 @@ def index() -> str:
     """My requests, newest first, a page at a time."""
     inmate = _inmate()
     number = _page_number()
+    # Only the columns the list shows, as plain rows: no answers, no staff, no ORM objects
+    # (a third of this page's time went into building objects it never used).
     rows = list(
-        db().scalars(
-            select(InmateRequest)
+        db().execute(
+            select(
+                InmateRequest.id,
+                InmateRequest.receipt_number,
+                InmateRequest.submitted_at,
+                InmateRequest.status,
+                InmateRequest.is_open,
+                InmateRequest.reply_by,
+                RequestType.names.label("type_names"),
+            )
+            .join(RequestType, RequestType.id == InmateRequest.type_id)
             .where(InmateRequest.inmate_id == inmate.id)
             .order_by(InmateRequest.submitted_at.desc(), InmateRequest.id.desc())
-            # The list shows each request's type name; the inmate is the reader, and
-            # named staff and the type's facilities are not shown here.
-            .options(raiseload("*"), joinedload(InmateRequest.type).raiseload("*"))
             .limit(PER_PAGE + 1)
             .offset((number - 1) * PER_PAGE)
         )
