@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
@@ -541,9 +541,22 @@ def outline(session: Session, course: Course) -> list[ModuleOutline]:
 _ENROLMENT = select(Enrolment).where(
     Enrolment.course_id == bindparam("course_id"), Enrolment.inmate_id == bindparam("inmate_id")
 )
-_COURSE_MEDIA = (
+# A lesson's own files and the captions they name (not every file of the course).
+_CAPTIONED = aliased(CourseMedia)  # its own FROM: the subquery must not correlate
+_LESSON_MEDIA = (
     select(CourseMedia)
-    .where(CourseMedia.course_id == bindparam("course_id"))
+    .where(
+        CourseMedia.course_id == bindparam("course_id"),
+        or_(
+            CourseMedia.lesson_id == bindparam("lesson_id"),
+            CourseMedia.id.in_(
+                select(_CAPTIONED.captions_id).where(
+                    _CAPTIONED.lesson_id == bindparam("lesson_id"),
+                    _CAPTIONED.captions_id.is_not(None),
+                )
+            ),
+        ),
+    )
     .order_by(CourseMedia.position, CourseMedia.id)
 )
 _LESSON_ORDER = (
@@ -601,7 +614,7 @@ def lesson_view(
     queries, whatever the size of the course)."""
     module = session.get(Module, lesson.module_id)
     assert module is not None  # noqa: S101 - foreign key
-    items = list(session.scalars(_COURSE_MEDIA, {"course_id": course.id}))
+    items = list(session.scalars(_LESSON_MEDIA, {"course_id": course.id, "lesson_id": lesson.id}))
     by_id = {m.id: m for m in items}
     shown = [m for m in items if m.lesson_id == lesson.id and m.family != "captions"]
     captions = {
