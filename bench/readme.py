@@ -16,6 +16,11 @@ def _n(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
+def _cpu(row: dict[str, Any]) -> str:
+    cpu = row.get("server_cpu_ms")
+    return _n(cpu, 2) if cpu else "-"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The machine, then one table per database."""
     m = results.get("machine", {})
@@ -30,10 +35,11 @@ def markdown(results: dict[str, Any]) -> str:
     runs = results.get("runs", {})
     kinds = [k for k in ("sqlite", "postgresql") if k in runs]
     header = "| page | " + " | ".join(
-        f"{k}: req/s | p50 / p95 / p99 ms | err | SQL | x Flask" for k in kinds
+        f"{k}: req/s | p50 / p95 / p99 ms | err | SQL | x Flask | CPU ms | x Flask CPU"
+        for k in kinds
     )
     lines.append(header + " |")
-    lines.append("|---" * (1 + 5 * len(kinds)) + "|")
+    lines.append("|---" * (1 + 7 * len(kinds)) + "|")
     names: list[str] = []
     for kind in kinds:
         for row in runs[kind].get("pages", []):
@@ -47,14 +53,14 @@ def markdown(results: dict[str, Any]) -> str:
         for kind in kinds:
             r = runs[kind].get("references", {}).get(ref)
             if r is None:
-                cells.append("- | - | - | - | -")
+                cells.append("- | - | - | - | - | - | -")
             else:
                 cells.append(
                     f"{_n(r['rps'])} | {_n(r['p50_ms'], 1)} / {_n(r['p95_ms'], 1)} / "
-                    f"{_n(r['p99_ms'], 1)} | {r['errors']} | | 1.00"
+                    f"{_n(r['p99_ms'], 1)} | {r['errors']} | | 1.00 | {_cpu(r)} | 1.00"
                     if ref == "flask"
                     else f"{_n(r['rps'])} | {_n(r['p50_ms'], 1)} / {_n(r['p95_ms'], 1)} / "
-                    f"{_n(r['p99_ms'], 1)} | {r['errors']} | |"
+                    f"{_n(r['p99_ms'], 1)} | {r['errors']} | | | {_cpu(r)} |"
                 )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for name in names:
@@ -62,12 +68,13 @@ def markdown(results: dict[str, Any]) -> str:
         for kind in kinds:
             row = next((r for r in runs[kind].get("pages", []) if r["page"] == name), None)
             if row is None:
-                cells.append("not measured | | | |")
+                cells.append("not measured | | | | | |")
             else:
                 cells.append(
                     f"{_n(row['rps'])} | {_n(row['p50_ms'], 1)} / {_n(row['p95_ms'], 1)} / "
                     f"{_n(row['p99_ms'], 1)} | {row['errors']} | {_n(row['queries'])} | "
-                    f"{_n(row['ratio_flask'], 2)}"
+                    f"{_n(row['ratio_flask'], 2)} | {_cpu(row)} | "
+                    f"{_n(row.get('ratio_flask_cpu'), 2)}"
                 )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -81,6 +88,11 @@ def markdown(results: dict[str, Any]) -> str:
         if term:
             probes = ", ".join(
                 f"N={p['terminals']}: p99 {_n(p['p99_ms'])} ms, {p['errors']} errors"
+                + (
+                    f" ({_n(p['server_cpu_ms_per_view'], 1)} CPU ms per view in the server)"
+                    if p.get("server_cpu_ms_per_view")
+                    else ""
+                )
                 for p in term.get("probes", [])
             )
             lines.append(
@@ -123,7 +135,8 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"- bare Flask measured again just before and after each page: "
                 f"{_n(during['min_rps'])} to {_n(during['max_rps'])} req/s (each page's"
-                f" x Flask uses the mean of the two slices around it; the machine's speed drifts)"
+                f" x Flask uses the mean of the two slices around it; the machine's speed drifts;"
+                f" x Flask CPU is bare Flask's server CPU per request over the page's)"
             )
         loads = [r.get("load_average") for r in run.get("pages", [])] + [
             p.get("load_average") for p in term.get("probes", [])

@@ -74,7 +74,7 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def _line(name: str, *cells: str) -> str:
-    widths = (8, 7, 7, 7, 5, 4, 5, 7, 7)
+    widths = (8, 7, 7, 7, 5, 4, 5, 7, 7, 7, 7)
     return f"{name:32} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
 
 
@@ -86,6 +86,11 @@ def _figures(row: dict[str, Any]) -> tuple[str, ...]:
         f"{row['p99_ms']:.1f}",
         str(row["errors"]),
     )
+
+
+def _cpu_ms(row: dict[str, Any]) -> str:
+    cpu = row.get("server_cpu_ms")
+    return f"{cpu:.2f}" if cpu else "-"
 
 
 def _kb(row: dict[str, Any]) -> str:
@@ -101,7 +106,18 @@ def table(results: dict[str, Any]) -> str:
             continue
         out.append(f"== {kind}")
         head = _line(
-            "page", "req/s", "p50 ms", "p95 ms", "p99 ms", "err", "SQL", "KB", "/Flask", "/nginx"
+            "page",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "err",
+            "SQL",
+            "KB",
+            "CPU ms",
+            "/Flask",
+            "CPU/Fl",
+            "/nginx",
         )
         out.append(head)
         out.append("-" * len(head))
@@ -112,12 +128,13 @@ def table(results: dict[str, Any]) -> str:
         ):
             if name in refs:
                 r = refs[name]
-                out.append(_line(label, *_figures(r), "", _kb(r), "", ""))
+                out.append(_line(label, *_figures(r), "", _kb(r), _cpu_ms(r), "", "", ""))
         during = refs.get("flask_during_pages")
         if during:
             out.append(
                 f"(bare Flask measured again around each page: {during['min_rps']:.0f} to "
-                f"{during['max_rps']:.0f} req/s; each ratio uses the figures around its page)"
+                f"{during['max_rps']:.0f} req/s; each ratio uses the figures around its page;"
+                " CPU ms: the server's CPU time per request, CPU/Fl: bare Flask's over the page's)"
             )
         for row in run.get("pages", []):
             out.append(
@@ -126,7 +143,9 @@ def table(results: dict[str, Any]) -> str:
                     *_figures(row),
                     _fmt(row["queries"]),
                     _kb(row),
+                    _cpu_ms(row),
                     _fmt(row["ratio_flask"], 2),
+                    _fmt(row.get("ratio_flask_cpu"), 2),
                     _fmt(row["ratio_nginx"], 3),
                 )
             )

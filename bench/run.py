@@ -309,8 +309,8 @@ def load(
             threads=config.wrk_threads,
             workdir=config.workdir,
         )
-    return wrk.run(
-        server.url,
+    return measured_run(
+        server,
         prepared,
         expect=expect,
         duration=duration or config.duration,
@@ -318,6 +318,18 @@ def load(
         threads=config.wrk_threads,
         workdir=config.workdir,
     )
+
+
+def measured_run(server: servers.Server, prepared: list[wrk.Prepared], **kw: Any) -> wrk.WrkResult:
+    """One wrk run, with the server's own CPU time per request.
+
+    CPU per request compares pages with the reference more steadily than requests per
+    second: wrk shares the two cores, and a virtual machine's speed drifts over minutes.
+    """
+    before = server.cpu_seconds()
+    result = wrk.run(server.url, prepared, **kw)
+    used = server.cpu_seconds() - before
+    return replace(result, server_cpu_ms=1000 * used / max(result.requests, 1))
 
 
 def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
@@ -391,7 +403,10 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
         del cookie_value
         figures = load(config, ref_srv, ref_requests, (200,))
         refs["flask"] = figures.as_dict()
-        log(f"{kind}: reference bare Flask: {figures.rps:.0f} req/s, p99 {figures.p99_ms:.1f} ms")
+        log(
+            f"{kind}: reference bare Flask: {figures.rps:.0f} req/s, p99 {figures.p99_ms:.1f} ms,"
+            f" server CPU {figures.server_cpu_ms:.2f} ms/request"
+        )
         if nginx_srv is not None:
             figures = load(config, nginx_srv, [wrk.Prepared("GET", "/static.html")], (200,))
             refs["nginx"] = figures.as_dict()
@@ -404,10 +419,11 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
         # The machine's speed drifts over minutes (a shared VM): each page's ratio is
         # judged against bare Flask measured in a short slice just before and just after it.
         around: list[float] = []
+        around_cpu: list[float] = []
 
         def bracket() -> float:
-            slice_ = wrk.run(
-                ref_srv.url,
+            slice_ = measured_run(
+                ref_srv,
                 ref_requests,
                 expect=(200,),
                 duration=max(2.0, config.duration / 4),
@@ -416,6 +432,7 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
                 workdir=config.workdir,
             )
             around.append(slice_.rps)
+            around_cpu.append(slice_.server_cpu_ms)
             return slice_.rps
 
         for page in [p for p in pages if "orders" not in p.tags]:
@@ -439,10 +456,20 @@ def run_database(config: BenchConfig, kind: str, log: Log) -> dict[str, Any]:
             nginx_rps = refs.get("nginx", {}).get("rps")
             row["ratio_flask"] = round(figures.rps / flask_rps, 3) if flask_rps else None
             row["ratio_nginx"] = round(figures.rps / nginx_rps, 4) if nginx_rps else None
+            # The same comparison in server CPU per request (the reference's, in the two
+            # slices around the page, over the page's): less moved by the drift and by wrk.
+            flask_cpu = (around_cpu[-2] + around_cpu[-1]) / 2
+            row["flask_cpu_ms_around"] = [round(around_cpu[-2], 3), round(around_cpu[-1], 3)]
+            row["ratio_flask_cpu"] = (
+                round(flask_cpu / figures.server_cpu_ms, 3)
+                if flask_cpu and figures.server_cpu_ms
+                else None
+            )
             measured.append(row)
             log(
                 f"{kind}: {page.name}: {figures.rps:.0f} req/s, p99 {figures.p99_ms:.1f} ms, "
-                f"errors {figures.errors}, ratio to Flask {row['ratio_flask']}"
+                f"errors {figures.errors}, ratio to Flask {row['ratio_flask']}; server CPU "
+                f"{figures.server_cpu_ms:.2f} ms/request, ratio to Flask {row['ratio_flask_cpu']}"
             )
         result["pages"] = measured
         if around:

@@ -47,6 +47,9 @@ class WrkResult:
     socket_errors: int
     bytes_per_request: float
     load_average: float = 0.0
+    # CPU time of the server (all its processes) per request, set by the caller that
+    # knows the server; 0 where not measured.
+    server_cpu_ms: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         """JSON-able figures."""
@@ -63,6 +66,7 @@ class WrkResult:
             "socket_errors": self.socket_errors,
             "bytes_per_request": round(self.bytes_per_request),
             "load_average": round(self.load_average, 2),
+            "server_cpu_ms": round(self.server_cpu_ms, 3),
         }
 
 

@@ -245,6 +245,8 @@ def test_the_report_prints_measured_and_unmeasured_pages() -> None:
         "bytes_per_request": 5000,
         "ratio_flask": 0.9,
         "ratio_nginx": 0.01,
+        "server_cpu_ms": 4.25,
+        "ratio_flask_cpu": 0.47,
     }
     results = {
         "runs": {
@@ -262,6 +264,32 @@ def test_the_report_prints_measured_and_unmeasured_pages() -> None:
     assert "lesson" in text
     assert "not measured" in text
     assert "352 to 611 req/s" in text
+    assert "4.25" in text, "the server's CPU per request is shown"
+    assert "0.47" in text, "and its ratio to bare Flask's"
+    from bench.readme import markdown
+
+    md = markdown(results)
+    assert "| 4.25 | 0.47 |" in md
+
+
+def test_a_wrk_run_reports_the_servers_cpu_time_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench import run
+
+    cpu = iter([10.0, 10.5])
+
+    class Busy:
+        url = "http://127.0.0.1:1"
+
+        def cpu_seconds(self) -> float:
+            return next(cpu)
+
+    figures = wrk.WrkResult(100, 1.0, 100.0, 1.0, 2.0, 3.0, 4.0, 0, 0, 0, 8000.0)
+    monkeypatch.setattr(run.wrk, "run", lambda url, prepared, **kw: figures)
+    result = run.measured_run(Busy(), [], duration=1.0)  # type: ignore[arg-type]
+    assert result.server_cpu_ms == pytest.approx(5.0), "0.5 s of CPU over 100 requests"
+    assert result.as_dict()["server_cpu_ms"] == 5.0
 
 
 def test_a_target_this_run_did_not_measure_is_reported_as_not_measured() -> None:
