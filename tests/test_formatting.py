@@ -55,6 +55,21 @@ def test_money_reads_as_babel_writes_it(kiosk_app: Flask, lang: str) -> None:
             assert format_money(ore) == expected
 
 
+@pytest.mark.parametrize("lang", ["sv", "en", "de", "fr", "hi"])
+def test_money_written_from_the_languages_shape_matches_babel_for_any_amount(lang: str) -> None:
+    from babel import numbers
+
+    from kiosk.services.ledger import _format_kronor, _money_shape
+
+    rnd = random.Random(3)
+    amounts = [rnd.randrange(-(10**k), 10**k) for k in range(1, 13) for _ in range(200)]
+    for ore in amounts:
+        expected = numbers.format_currency(ore / 100, "SEK", locale=lang)
+        assert _format_kronor(ore, lang) == expected, (lang, ore)
+    # Swedish and English take the shortcut; Hindi groups by two and takes Babel's way.
+    assert (_money_shape(lang) is None) == (lang == "hi")
+
+
 def test_amounts_follow_the_language_of_each_request(kiosk_app: Flask) -> None:
     with kiosk_app.test_request_context("/"), flask_babel.force_locale("sv"):
         swedish = format_money(123456)
