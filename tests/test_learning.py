@@ -352,6 +352,29 @@ def test_a_course_offered_elsewhere_is_invisible(
     assert "Svenska för nybörjare" not in other.get("/learning/").get_data(as_text=True)
 
 
+def test_whether_a_course_is_offered_is_the_same_with_and_without_its_offer_rows_loaded(
+    db: Any, world: World, cw: CourseWorld
+) -> None:
+    from sqlalchemy.orm import Session, lazyload, selectinload
+
+    from kiosk.security.policy import Perm, can
+
+    here = fresh(db).get(Inmate, world.inmates["2026-0001"].id)
+    elsewhere = fresh(db).get(Inmate, world.inmates["2026-0009"].id)
+    for option, loaded in (
+        (lazyload(Course.offer_rows), False),
+        (selectinload(Course.offer_rows), True),
+    ):
+        with Session(db.get_bind()) as session:
+            course = session.get(Course, cw.course, options=[option])
+            assert course is not None
+            assert ("offer_rows" in course.__dict__) is loaded
+            assert can(here, Perm.PORTAL_USE, course), "offered at the learner's facility"
+            assert not can(elsewhere, Perm.PORTAL_USE, course), "not offered at the other one"
+            assert course.is_offered_at(world.facility)
+            assert not course.is_offered_at(world.other_facility)
+
+
 def test_a_video_is_streamed_with_range_requests_to_an_enrolled_learner(
     portal: Portal, db: Any, world: World, cw: CourseWorld, clock: FrozenClock
 ) -> None:

@@ -15,8 +15,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from kiosk.db import Base, utcnow
 from kiosk.models.media import MediaFile
@@ -83,6 +85,21 @@ class Course(Base):
         """The facilities whose learners may take the course."""
         return frozenset(r.facility_id for r in self.offer_rows)
 
+    def is_offered_at(self, facility_id: int) -> bool:
+        """True when learners of ``facility_id`` may take the course.
+
+        From the loaded offer rows when they are loaded (staff pages show them); otherwise
+        one indexed lookup of this facility's row, so a learner's lesson does not load a
+        row for every facility that offers a national course.
+        """
+        if "offer_rows" in self.__dict__:
+            return facility_id in self.facility_ids
+        session = object_session(self)
+        if session is None:
+            return facility_id in self.facility_ids
+        found = session.scalar(_OFFERED_AT, {"course_id": self.id, "facility_id": facility_id})
+        return found is not None
+
     @property
     def is_published(self) -> bool:
         """True while learners can see it."""
@@ -108,6 +125,12 @@ class CourseFacility(Base):
     facility_id: Mapped[int] = mapped_column(
         ForeignKey("facilities.id"), primary_key=True, index=True
     )
+
+
+_OFFERED_AT = select(CourseFacility.course_id).where(
+    CourseFacility.course_id == bindparam("course_id"),
+    CourseFacility.facility_id == bindparam("facility_id"),
+)
 
 
 class Module(Base):

@@ -318,7 +318,7 @@ def _may_touch_course(actor: Any, perm: Perm, course: Course) -> bool:
     if isinstance(actor, Staff):
         return in_scope(actor, course.facility_id)
     if isinstance(actor, Inmate):
-        return course.is_published and actor.facility_id in course.facility_ids
+        return course.is_published and course.is_offered_at(actor.facility_id)
     return False
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import bindparam, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, lazyload
 
 from kiosk.db import unit_of_work
 from kiosk.errors import DomainError, NotFound
@@ -577,7 +577,9 @@ def enrolment_of(session: Session, course_id: int, inmate_id: int) -> Enrolment 
 
 def visible_course(session: Session, inmate: Inmate, course_id: int) -> Course:
     """A course in the learner's catalogue (published, offered at their facility), else 404."""
-    course = session.get(Course, course_id)
+    # The policy asks for the learner's own facility only (Course.is_offered_at): the
+    # rows of every other facility that offers the course are not loaded.
+    course = session.get(Course, course_id, options=[lazyload(Course.offer_rows)])
     if course is None or not can(inmate, Perm.PORTAL_USE, course):
         raise NotFound()
     return course
