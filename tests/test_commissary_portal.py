@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from commissary_helpers import SYSTEM, add_product, clerks, credit, staff_row, state
@@ -101,6 +102,14 @@ def test_the_catalogue_shows_what_the_inmate_may_buy_and_nothing_else(
     found = shopper.get("/shop/?q=tooth").get_data(as_text=True)
     assert "Toothpaste" in found
     assert "Coffee" not in found
+    assert "Toothpaste" in shopper.get("/shop/?q=TOOTH").get_data(as_text=True)
+    assert "Toothpaste" in shopper.get("/shop/?q=tooth&category=hygiene").get_data(as_text=True)
+    assert "Toothpaste" not in shopper.get("/shop/?q=tooth&category=food").get_data(as_text=True)
+    # Wildcards are searched for as they are, not as LIKE patterns.
+    for wildcard in ("%", "_", "t_oth", "/"):
+        page = shopper.get(f"/shop/?q={quote(wildcard)}").get_data(as_text=True)
+        assert "Toothpaste" not in page, wildcard
+        assert "Coffee" not in page, wildcard
     # A restricted product cannot be put in the cart by posting its id either.
     assert _add(shopper, nuts, "1").status_code == 404
 

@@ -129,8 +129,15 @@ def _catalogue(
     category = _category()
     query = request.args.get("q", "").strip()[:60]
     number = _page()
-    stmt = commissary.visible_products_stmt(inmate, category=category, query=query, lang=_lang())
-    rows = list(session.scalars(stmt.limit(PER_PAGE + 1).offset((number - 1) * PER_PAGE)))
+    rows = commissary.visible_products(
+        session,
+        inmate,
+        category=category,
+        query=query,
+        lang=_lang(),
+        limit=PER_PAGE + 1,
+        offset=(number - 1) * PER_PAGE,
+    )
     cart = commissary.cart_items(session, inmate.id)
     html = render_template(
         "shop/index.html",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session, defaultload, joinedload, lazyload
 
 from kiosk.db import unit_of_work
@@ -191,10 +191,19 @@ def _active_stop_where(facility_id: Any, unit_id: Any) -> tuple[ColumnElement[bo
 def active_stop(session: Session, inmate: Inmate) -> OrderingStop | None:
     """The lockdown that stops this inmate's ordering now, if any."""
     return session.scalars(
-        select(OrderingStop)
-        .where(*_active_stop_where(inmate.facility_id, inmate.unit_id))
-        .order_by(OrderingStop.id)
+        _active_stop_stmt(), {"facility_id": inmate.facility_id, "unit_id": inmate.unit_id}
     ).first()
+
+
+@functools.cache
+def _active_stop_stmt() -> Select[OrderingStop]:
+    # The pages' statements are built once with bound parameters (building one costs
+    # more than running it); see _order_probe_stmt.
+    return (
+        select(OrderingStop)
+        .where(*_active_stop_where(bindparam("facility_id"), bindparam("unit_id")))
+        .order_by(OrderingStop.id)
+    )
 
 
 @dataclass(frozen=True)
@@ -222,7 +231,12 @@ def weekly_spent_stmt(inmate_id: Any, week: Any) -> Select[Any]:
 
 def weekly_spent(session: Session, inmate_id: int, week: dt.date) -> int:
     """What counts against the weekly limit: open orders in full, delivered ones as charged."""
-    return int(session.scalar(weekly_spent_stmt(inmate_id, week)) or 0)
+    return int(session.scalar(_weekly_spent_bound(), {"inmate_id": inmate_id, "week": week}) or 0)
+
+
+@functools.cache
+def _weekly_spent_bound() -> Select[Any]:
+    return weekly_spent_stmt(bindparam("inmate_id"), bindparam("week"))
 
 
 def summary(session: Session, inmate: Inmate, now: dt.datetime) -> Summary:
@@ -251,19 +265,49 @@ def summary(session: Session, inmate: Inmate, now: dt.datetime) -> Summary:
 # Catalogue for inmates ---------------------------------------------------------------------
 
 
-def visible_products_stmt(inmate: Inmate, *, category: Category | None, query: str, lang: str):  # type: ignore[no-untyped-def]
-    """Active products of the inmate's facility that no restriction keeps from them."""
+def visible_products(
+    session: Session,
+    inmate: Inmate,
+    *,
+    category: Category | None,
+    query: str,
+    lang: str,
+    limit: int,
+    offset: int,
+) -> list[Product]:
+    """Active products of the inmate's facility that no restriction keeps from them, in
+    the catalogue's order, ``limit`` of them from ``offset``."""
+    stmt = _visible_products_stmt(lang == "en", category is not None, bool(query))
+    params: dict[str, Any] = {
+        "facility_id": inmate.facility_id,
+        "unit_id": inmate.unit_id,
+        "inmate_id": inmate.id,
+        "limit": limit,
+        "offset": offset,
+    }
+    if category is not None:
+        params["category"] = category
+    if query:
+        # What autoescape=True would do; it needs the text when the statement is built.
+        params["query"] = query.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return list(session.scalars(stmt, params))
+
+
+@functools.cache
+def _visible_products_stmt(english: bool, by_category: bool, searched: bool) -> Select[Any]:
+    # One statement per shape of the list, built once with bound parameters.
     restricted = select(ProductRestriction.id).where(
         ProductRestriction.product_id == Product.id,
         or_(
-            ProductRestriction.unit_id == inmate.unit_id, ProductRestriction.inmate_id == inmate.id
+            ProductRestriction.unit_id == bindparam("unit_id"),
+            ProductRestriction.inmate_id == bindparam("inmate_id"),
         ),
     )
-    name = Product.name_en if lang == "en" else Product.name_sv
+    name = Product.name_en if english else Product.name_sv
     stmt = (
         select(Product)
         .where(
-            Product.facility_id == inmate.facility_id,
+            Product.facility_id == bindparam("facility_id"),
             Product.active.is_(True),
             ~restricted.exists(),
         )
@@ -271,14 +315,17 @@ def visible_products_stmt(inmate: Inmate, *, category: Category | None, query: s
         # The list shows picture_id only, and the NOT EXISTS above already applied the
         # restrictions; lazyload, not noload, so a later policy check still sees them.
         .options(lazyload(Product.picture), lazyload(Product.restrictions))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
     )
-    if category is not None:
-        stmt = stmt.where(Product.category == category)
-    if query:
+    if by_category:
+        stmt = stmt.where(Product.category == bindparam("category", type_=Product.category.type))
+    if searched:
+        words: Any = bindparam("query", type_=String())
         stmt = stmt.where(
             or_(
-                Product.name_sv.icontains(query, autoescape=True),
-                Product.name_en.icontains(query, autoescape=True),
+                Product.name_sv.icontains(words, escape="/"),
+                Product.name_en.icontains(words, escape="/"),
             )
         )
     return stmt
@@ -299,15 +346,18 @@ def cart_items(session: Session, inmate_id: int) -> list[CartItem]:
     """The cart, products loaded in the same query."""
     # The pages show names and prices: the picture row and the restrictions are not needed
     # (lazyload: whoever does touch them still gets them, e.g. the policy).
-    return list(
-        session.scalars(
-            select(CartItem)
-            .where(CartItem.inmate_id == inmate_id)
-            .order_by(CartItem.id)
-            .options(
-                defaultload(CartItem.product).lazyload(Product.picture),
-                defaultload(CartItem.product).lazyload(Product.restrictions),
-            )
+    return list(session.scalars(_cart_stmt(), {"inmate_id": inmate_id}))
+
+
+@functools.cache
+def _cart_stmt() -> Select[CartItem]:
+    return (
+        select(CartItem)
+        .where(CartItem.inmate_id == bindparam("inmate_id"))
+        .order_by(CartItem.id)
+        .options(
+            defaultload(CartItem.product).lazyload(Product.picture),
+            defaultload(CartItem.product).lazyload(Product.restrictions),
         )
     )
 
