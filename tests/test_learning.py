@@ -422,12 +422,16 @@ def test_the_lesson_page_needs_the_same_number_of_queries_however_big_the_course
     learner(portal, world)
     engine = kiosk_app.extensions["kiosk"].database.engine
     counts: list[int] = []
+    offers: list[str] = []
 
-    def count(*_args: Any) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         counts[-1] += 1
+        if "course_facilities" in statement:
+            offers.append(statement)
 
     def measure() -> int:
         counts.append(0)
+        offers.clear()
         event.listen(engine, "before_cursor_execute", count)
         try:
             assert portal.get(f"/learning/lessons/{cw.lessons[0]}").status_code == 200
@@ -437,6 +441,9 @@ def test_the_lesson_page_needs_the_same_number_of_queries_however_big_the_course
 
     measure()  # the first page of a session also renews it
     small = measure()
+    # The policy asks twice (may see the course, may study it); the course's offer at the
+    # learner's facility is read once.
+    assert len(offers) == 1, offers
     session = fresh(db)
     course = session.get(Course, cw.course)
     module = learning.add_module(

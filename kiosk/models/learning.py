@@ -97,8 +97,13 @@ class Course(Base):
         session = object_session(self)
         if session is None:
             return facility_id in self.facility_ids
-        found = session.scalar(_OFFERED_AT, {"course_id": self.id, "facility_id": facility_id})
-        return found is not None
+        # Asked twice per page (may the learner see the course, may they study it): the
+        # answer is kept on this instance, which lives as long as the request's session.
+        known: dict[int, bool] = self.__dict__.setdefault("_kiosk_offered_at", {})
+        if facility_id not in known:
+            found = session.scalar(_OFFERED_AT, {"course_id": self.id, "facility_id": facility_id})
+            known[facility_id] = found is not None
+        return known[facility_id]
 
     @property
     def is_published(self) -> bool:
