@@ -120,3 +120,27 @@ def test_behind_https_cookies_are_secure_and_host_prefixed(
     assert "SameSite=Strict" in header
     assert "Strict-Transport-Security" in response.headers
     app.extensions["kiosk"].database.dispose()
+
+
+def test_a_signed_in_page_reads_its_session_on_the_requests_own_connection(
+    portal: Portal, kiosk_app: Flask, world: World
+) -> None:
+    from sqlalchemy import event
+
+    person = world.inmates["2026-0001"]
+    portal.sign_in(person.booking, person.pin)
+    assert portal.get("/").status_code == 200  # the first page after sign-in may renew it
+    engine = kiosk_app.extensions["kiosk"].database.engine
+    checkouts: list[int] = []
+
+    def checkout(*_args: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(engine, "checkout", checkout)
+    try:
+        page = portal.get("/")
+    finally:
+        event.remove(engine, "checkout", checkout)
+    assert page.status_code == 200
+    assert "sign-in" not in page.headers.get("Location", "")
+    assert len(checkouts) == 1, "the session row, the terminal and the inmate on one connection"

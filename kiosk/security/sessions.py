@@ -91,9 +91,14 @@ class ServerSessionInterface(SessionInterface):
         idle_seconds: int,
         absolute_seconds: int,
         on_expired: Callable[[Any, str], None] | None = None,
+        reader: Callable[[], Session] | None = None,
     ) -> None:
         self.app_name = app_name
         self._engine = engine_getter
+        # The request's own database session, if the app has one: the session row is then
+        # read in the request's read transaction instead of on a connection of its own (on
+        # PostgreSQL a second checkout is a ping, a BEGIN and a ROLLBACK more per request).
+        self._reader = reader
         self._now = clock
         self.idle = dt.timedelta(seconds=idle_seconds)
         self.absolute = dt.timedelta(seconds=absolute_seconds)
@@ -146,9 +151,18 @@ class ServerSessionInterface(SessionInterface):
     def _load(self, token: str) -> ServerSession:
         now = self._now()
         digest = token_hash(token, self.app_name)
-        with self._engine().connect() as conn:
-            row = conn.execute(_OPEN_SESSION, {"digest": digest, "app": self.app_name}).first()
-            conn.rollback()
+        params = {"digest": digest, "app": self.app_name}
+        if self._reader is not None:
+            request_session = self._reader()
+            try:
+                row = request_session.execute(_OPEN_SESSION, params).first()
+            except BaseException:
+                request_session.rollback()
+                raise
+        else:
+            with self._engine().connect() as conn:
+                row = conn.execute(_OPEN_SESSION, params).first()
+                conn.rollback()
         if row is None:
             return ServerSession(had_cookie=True)
         record = row

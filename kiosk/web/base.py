@@ -30,7 +30,7 @@ from kiosk.services import audit
 from kiosk.services.audit import Actor
 from kiosk.web import formatting, icons
 from kiosk.web.access import RATE_ATTR, UPLOAD_ATTR, is_static
-from kiosk.web.context import close_db
+from kiosk.web.context import close_db, db
 from kiosk.web.state import EXTENSION, KioskState, build_state
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ def build_app(
         idle_seconds=idle_seconds,
         absolute_seconds=absolute_seconds,
         on_expired=_expiry_auditor(state),
+        reader=db,
     )
 
     @app.before_request
