@@ -66,7 +66,8 @@ def test_money_written_from_the_languages_shape_matches_babel_for_any_amount(lan
     for ore in amounts:
         expected = numbers.format_currency(ore / 100, "SEK", locale=lang)
         assert _format_kronor(ore, lang) == expected, (lang, ore)
-    # Swedish and English take the shortcut; Hindi groups by two and takes Babel's way.
+    # Every language here but Hindi takes the shortcut; Hindi groups by two and takes
+    # Babel's way.
     assert (_money_shape(lang) is None) == (lang == "hi")
 
 

@@ -126,8 +126,10 @@ def format_money(ore: int | None, locale: str | None = None) -> str:
 
 def _format_kronor(ore: int, locale: Any) -> str:
     shape = _money_shape(str(locale))
-    if shape is None:
-        return _babel_kronor(ore, locale)
+    return _babel_kronor(ore, locale) if shape is None else _written(ore, shape)
+
+
+def _written(ore: int, shape: tuple[str, str, str, str, str, str]) -> str:
     prefix, suffix, neg_prefix, neg_suffix, group, decimal = shape
     whole, cents = divmod(abs(ore), 100)
     digits = f"{whole:,}".replace(",", group)
@@ -150,9 +152,10 @@ _SHAPE_CHECKS = (0, 1, 99, 100, 99_999, 100_000, 123_456, 1_234_567_89, -1, -50,
 def _money_shape(locale: str) -> tuple[str, str, str, str, str, str] | None:
     """A language's way of writing kronor, read off Babel once: prefix, suffix (both for
     positive and negative amounts), group and decimal separators. Babel parses and applies
-    the CLDR pattern afresh on every call, about 80 microseconds, and a statement page shows
-    dozens of different amounts (a cache of amounts missed four times in five). None when
-    the language writes kronor in a way the shape cannot (other grouping, other digits)."""
+    the CLDR pattern afresh on every call (27 microseconds, against 1 for the shape), and a
+    statement page shows dozens of different amounts (a cache of amounts missed four times
+    in five). None when the language writes kronor in a way the shape cannot (other
+    grouping, other digits)."""
     sample = _babel_kronor(123_456_789, locale)
     negative = _babel_kronor(-123_456_789, locale)
     first, last = sample.find("1"), sample.rfind("9")
@@ -170,17 +173,8 @@ def _money_shape(locale: str) -> tuple[str, str, str, str, str, str] | None:
         body[1],
         body[-3],
     )
-    prefix, suffix, neg_prefix, neg_suffix, group, decimal = shape
-    for ore in _SHAPE_CHECKS:
-        whole, cents = divmod(abs(ore), 100)
-        digits = f"{whole:,}".replace(",", group)
-        mine = (
-            f"{neg_prefix}{digits}{decimal}{cents:02d}{neg_suffix}"
-            if ore < 0
-            else f"{prefix}{digits}{decimal}{cents:02d}{suffix}"
-        )
-        if mine != _babel_kronor(ore, locale):
-            return None
+    if any(_written(ore, shape) != _babel_kronor(ore, locale) for ore in _SHAPE_CHECKS):
+        return None
     return shape
 
 
